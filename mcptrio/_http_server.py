@@ -1,0 +1,1073 @@
+"""The Streamable HTTP endpoint (legacy era), the deprecated HTTP+SSE transport, and serving.
+
+:class:`HttpEndpoint` holds the logic, written against :class:`HttpExchange`; ASGI is one
+adapter (:meth:`HttpEndpoint.asgi_app`), and :func:`serve_http` runs it on Hypercorn
+inside the caller's nursery.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from ._asgi import AsgiApp
+from ._config import HttpConfig
+from ._dispatch import is_known
+from ._errors import MCPError, ParseError
+from ._event_store import EventEvicted, EventStore, MemoryEventStore, parse_event_id
+from ._http_modern import ModernResponder, check_modern_headers, is_modern_http_request
+from ._http_security import HostPolicy, check_request
+from ._http_session import Delivery, HttpSessionTransport, SessionStream
+from ._http_types import BodyTooLarge, Headers, HttpExchange
+from ._jsonrpc import (
+    ErrorResponse,
+    InvalidMessage,
+    Message,
+    Notification,
+    Request,
+    RequestId,
+    Response,
+    decode,
+    error_response,
+)
+from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ._metrics import Outcome, render_prometheus
+from ._modern import serve_modern
+from ._server import Server
+from ._server_session import ServerSession, serve_connection
+from ._sessions import (
+    MemorySessionStore,
+    SessionConfig,
+    SessionLimitExceeded,
+    SessionManager,
+    SessionNotFound,
+    SessionRecord,
+)
+from ._sse import encode_comment, encode_event
+from ._transport import Incoming
+from ._versions import SUPPORTED_VERSIONS, supports_batches
+
+__all__ = ["HttpEndpoint", "HttpServerInfo", "serve_http"]
+
+log = logging.getLogger("mcptrio.http")
+
+_WATCH_AFTER = 0.02
+"""Seconds a 2026-07-28 request runs before its connection is watched for a disconnect."""
+_VERDICT_MEMO = 256
+"""Distinct Host/Origin combinations whose verdict is remembered."""
+_PRIMING_WAIT = 0.05
+"""Seconds the priming event waits to share a write with the first message (under load a
+short wait expires often and costs a timer plus a write per request)."""
+_JSON = "application/json"
+_SSE = "text/event-stream"
+_SSE_HEADERS = (
+    ("content-type", _SSE),
+    ("cache-control", "no-cache"),
+    ("x-accel-buffering", "no"),
+)
+
+
+@attrs.frozen
+class HttpServerInfo:
+    """What :func:`serve_http` reports once it is listening."""
+
+    url: str
+    """The MCP endpoint URL, e.g. ``http://127.0.0.1:8000/mcp``."""
+    endpoint: HttpEndpoint
+    """The endpoint, for statistics."""
+
+
+class _LiveSession:
+    """A session's in-process state: its transport, peer task and protocol state."""
+
+    __slots__ = ("done", "handler", "id", "legacy_sse", "transport")
+
+    def __init__(self, session_id: str, transport: HttpSessionTransport) -> None:
+        self.id = session_id
+        self.transport = transport
+        self.handler: ServerSession | None = None
+        self.done = trio.Event()
+        self.legacy_sse = False
+
+
+def _accepts(header: str | None, *wanted: str) -> bool:
+    """True if the Accept header admits every media type in ``wanted``."""
+    if not header:
+        return False
+    offered = set()
+    for part in header.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media:
+            offered.add(media)
+    for media in wanted:
+        major = media.split("/", 1)[0]
+        if media not in offered and "*/*" not in offered and f"{major}/*" not in offered:
+            return False
+    return True
+
+
+def _json_body(message: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(message)
+
+
+def _error_body(
+    code: int, message: str, request_id: RequestId | None = None, data: Any = None
+) -> bytes:
+    return orjson.dumps(ErrorResponse(request_id, code, message, data).to_dict())
+
+
+class HttpEndpoint:
+    """The MCP endpoint: sessions, streams, validation, health and metrics."""
+
+    def __init__(
+        self,
+        server: Server,
+        config: HttpConfig | None = None,
+        *,
+        event_store: EventStore | None = None,
+        session_manager: SessionManager | None = None,
+    ) -> None:
+        self.server = server
+        self.config = config if config is not None else HttpConfig()
+        cfg = self.config
+        self.events: EventStore = event_store or MemoryEventStore(
+            max_events_per_stream=cfg.event_history, max_age=cfg.event_history_age
+        )
+        self.sessions = session_manager or SessionManager(
+            MemorySessionStore(),
+            SessionConfig(idle_timeout=cfg.session_idle_timeout, max_sessions=cfg.max_sessions),
+        )
+        self.sessions.on_expire(self._on_expire)
+        self.policy = HostPolicy(
+            allowed_hosts=cfg.allowed_hosts,
+            allowed_origins=cfg.allowed_origins,
+            trust_forwarded_from=cfg.trust_forwarded_from,
+        )
+        self._live: dict[str, _LiveSession] = {}
+        self._host_verdicts: dict[tuple[str | None, ...], str | None] = {}
+        self._nursery: trio.Nursery | None = None
+        self._shutting_down = trio.Event()
+        self._ready = False
+        self._connections = 0
+        self._in_flight = 0
+        self._open_streams = 0
+        self._resumptions = 0
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the background work (session peers, expiry) until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.sessions.serve)
+            await nursery.start(self.server.serve_background)
+            self._ready = True
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._ready = False
+                self._nursery = None
+                nursery.cancel_scope.cancel()
+
+    def begin_shutdown(self) -> None:
+        """Stop taking new work and end every SSE stream cleanly (clients can resume)."""
+        self._ready = False
+        self._shutting_down.set()
+        for live in self._live.values():
+            live.transport.detach_all()
+
+    def asgi_app(self) -> AsgiApp:
+        """This endpoint as an ASGI 3 application (with lifespan) to mount anywhere."""
+        return AsgiApp(self.handle, max_body=self.config.max_body_bytes, background=self.run)
+
+    def statistics(self) -> dict[str, int]:
+        """Live sessions, open SSE streams, requests in flight, resumptions."""
+        return {
+            "sessions": len(self._live),
+            "sse_streams": self._open_streams,
+            "in_flight": self._in_flight,
+            "connections": self._connections,
+            "resumptions": self._resumptions,
+        }
+
+    # -- routing ----------------------------------------------------------------------------
+
+    async def handle(self, ex: HttpExchange) -> None:
+        """Answer one HTTP request."""
+        if self._connections >= self.config.max_connections:
+            await self._error(
+                ex,
+                503,
+                -32000,
+                "server busy: too many connections; retry shortly",
+                extra=[("retry-after", "1")],
+            )
+            return
+        self._connections += 1
+        try:
+            await self._route(ex)
+        finally:
+            self._connections -= 1
+
+    async def _route(self, ex: HttpExchange) -> None:
+        cfg = self.config
+        path = ex.path
+        if path == "/health" and ex.method == "GET":
+            await ex.respond(200, [("content-type", _JSON)], b'{"status":"ok"}')
+            return
+        if path == "/ready" and ex.method == "GET":
+            ready = self._ready and not self._shutting_down.is_set()
+            status = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
+            await ex.respond(200 if ready else 503, [("content-type", _JSON)], status)
+            return
+        if path == "/metrics" and ex.method == "GET" and cfg.metrics:
+            await self._metrics(ex)
+            return
+        known = path == cfg.path or (cfg.legacy_sse and path in (cfg.sse_path, cfg.messages_path))
+        if not known:
+            await self._error(ex, 404, -32601, f"no MCP endpoint at {path!r}; use {cfg.path!r}")
+            return
+        reason = self._check_origin_and_host(ex.headers, ex.client_host)
+        if reason is not None:
+            await self._error(ex, 403, -32000, f"Forbidden: {reason}")
+            return
+        if path == cfg.path:
+            if ex.method == "POST":
+                await self._post(ex)
+            elif ex.method == "GET":
+                await self._get(ex)
+            elif ex.method == "DELETE":
+                await self._delete(ex)
+            else:
+                await self._error(
+                    ex,
+                    405,
+                    -32000,
+                    f"method {ex.method} is not allowed on the MCP endpoint",
+                    extra=[("allow", "GET, POST, DELETE")],
+                )
+        elif path == cfg.sse_path and ex.method == "GET":
+            await self._legacy_sse_get(ex)
+        elif path == cfg.messages_path and ex.method == "POST":
+            await self._legacy_sse_post(ex)
+        else:
+            allowed = "GET" if path == cfg.sse_path else "POST"
+            await self._error(
+                ex, 405, -32000, f"use {allowed} on {path}", extra=[("allow", allowed)]
+            )
+
+    def _check_origin_and_host(self, headers: Headers, peer_ip: str | None) -> str | None:
+        """The DNS-rebinding verdict, remembered per distinct header combination (the same few
+        repeat on every request of a client; the memo is bounded against hostile variety)."""
+        forwarded_host = headers.get("x-forwarded-host")
+        forwarded = headers.get("forwarded")
+        key = (
+            headers.get("host"),
+            headers.get("origin"),
+            forwarded_host,
+            forwarded,
+            peer_ip if forwarded_host is not None or forwarded is not None else None,
+        )
+        try:
+            return self._host_verdicts[key]
+        except KeyError:
+            pass
+        verdict = check_request(
+            self.policy,
+            host=key[0],
+            origin=key[1],
+            forwarded_host=forwarded_host,
+            forwarded=forwarded,
+            peer_ip=peer_ip,
+        )
+        if len(self._host_verdicts) >= _VERDICT_MEMO:
+            self._host_verdicts.clear()
+        self._host_verdicts[key] = verdict
+        return verdict
+
+    async def _error(
+        self,
+        ex: HttpExchange,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        request_id: RequestId | None = None,
+        data: Any = None,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        await ex.respond(
+            status, [("content-type", _JSON), *extra], _error_body(code, message, request_id, data)
+        )
+
+    async def _metrics(self, ex: HttpExchange) -> None:
+        metrics = self.server.metrics
+        metrics.set_gauge("http_sessions", len(self._live), description="Live HTTP sessions.")
+        metrics.set_gauge("http_sse_streams", self._open_streams, description="Open SSE streams.")
+        metrics.set_gauge(
+            "http_resumptions", self._resumptions, description="SSE streams resumed so far."
+        )
+        body = render_prometheus(metrics.statistics()).encode()
+        await ex.respond(200, [("content-type", METRICS_CONTENT_TYPE)], body)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def _start_live(self, session_id: str) -> _LiveSession:
+        if self._nursery is None:
+            raise MCPError("the server is not running (lifespan not started)")
+        live = _LiveSession(session_id, HttpSessionTransport(session_id, self.events))
+        self._live[session_id] = live
+        live.handler = await self._nursery.start(self._run_live, live)
+        return live
+
+    async def _run_live(
+        self, live: _LiveSession, *, task_status: trio.TaskStatus[ServerSession]
+    ) -> None:
+        try:
+            await serve_connection(
+                self.server, live.transport, name=f"http:{live.id[:8]}", task_status=task_status
+            )
+        finally:
+            live.done.set()
+            if self._live.get(live.id) is live:
+                del self._live[live.id]
+
+    async def _close_live(self, session_id: str) -> None:
+        live = self._live.pop(session_id, None)
+        if live is not None:
+            await live.transport.aclose()
+
+    async def _on_expire(self, record: SessionRecord) -> None:
+        await self._close_live(record.id)
+
+    async def _session(self, ex: HttpExchange, session_id: str) -> _LiveSession | None:
+        """The live session for ``session_id``, or None after answering 404."""
+        try:
+            await self.sessions.get(session_id)
+        except SessionNotFound:
+            await self._error(
+                ex,
+                404,
+                -32001,
+                "Session not found: it expired or was deleted; send a new initialize request"
+                " without Mcp-Session-Id",
+            )
+            return None
+        live = self._live.get(session_id)
+        if live is None:
+            # Known to the store but not to this process (it was restarted): the session
+            # cannot be resumed without its protocol state, so the client starts over.
+            await self.sessions.close(session_id)
+            await self._error(
+                ex,
+                404,
+                -32001,
+                "Session not found on this server; send a new initialize request",
+            )
+            return None
+        self.sessions.touch(session_id)
+        return live
+
+    # -- POST ---------------------------------------------------------------------------------
+
+    async def _read_messages(self, ex: HttpExchange) -> Incoming | None:
+        content_type = (ex.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if content_type != _JSON:
+            await self._error(
+                ex,
+                415,
+                -32600,
+                "Unsupported Media Type: send the body as application/json,"
+                f" not {content_type or 'nothing'!r}",
+            )
+            return None
+        try:
+            body = await ex.read_body(self.config.max_body_bytes)
+        except BodyTooLarge as exc:
+            await self._error(
+                ex,
+                413,
+                -32600,
+                f"Payload Too Large: the body exceeds {exc.limit} bytes",
+                # The body was refused before it was read: do not reuse the connection.
+                extra=[("connection", "close")],
+            )
+            return None
+        try:
+            return decode(body)
+        except ParseError as exc:
+            await self._error(ex, 400, exc.code, f"Parse error: {exc.message}")
+        except InvalidMessage as exc:
+            await self._error(
+                ex, 400, exc.code, f"Invalid Request: {exc.message}", request_id=exc.request_id
+            )
+        return None
+
+    async def _post(self, ex: HttpExchange) -> None:
+        if not _accepts(ex.headers.get("accept"), _JSON, _SSE):
+            await self._error(
+                ex,
+                406,
+                -32600,
+                "Not Acceptable: the Accept header must list both application/json and"
+                " text/event-stream",
+            )
+            return
+        incoming = await self._read_messages(ex)
+        if incoming is None:
+            return
+        if self._shutting_down.is_set():
+            await self._error(
+                ex,
+                503,
+                -32000,
+                "the server is shutting down; retry shortly",
+                extra=[("retry-after", "1")],
+            )
+            return
+        session_id = ex.headers.get("mcp-session-id")
+        if isinstance(incoming, Request | Notification) and is_modern_http_request(
+            incoming.method, incoming.params, ex.headers.get("mcp-protocol-version")
+        ):
+            await self._modern_post(ex, incoming)
+            return
+        messages = incoming if isinstance(incoming, list) else [incoming]
+        if any(isinstance(m, Request) and m.method == "initialize" for m in messages):
+            if isinstance(incoming, list):
+                await self._error(ex, 400, -32600, "initialize must not be part of a batch")
+                return
+            if session_id is not None:
+                await self._error(
+                    ex,
+                    400,
+                    -32600,
+                    "this request carries Mcp-Session-Id, but initialize starts a new session:"
+                    " send it without the header",
+                )
+                return
+            assert isinstance(incoming, Request)
+            await self._initialize(ex, incoming)
+            return
+        if session_id is None:
+            await self._error(
+                ex,
+                400,
+                -32000,
+                "Bad Request: the Mcp-Session-Id header is required (send initialize first)",
+            )
+            return
+        live = await self._session(ex, session_id)
+        if live is None:
+            return
+        if not await self._check_version(ex, live):
+            return
+        if isinstance(incoming, list):
+            await self._post_batch(ex, live, incoming)
+            return
+        if not isinstance(incoming, Request):
+            await live.transport.deliver(incoming)
+            await ex.respond(202, [], b"")
+            return
+        await self._answer(ex, live, incoming)
+
+    async def _modern_post(self, ex: HttpExchange, message: Request | Notification) -> None:
+        """A stateless 2026-07-28 request: its own POST, answered on its own response."""
+        if isinstance(message, Notification):
+            await ex.respond(202, [], b"")
+            return
+        params = message.params if message.params is not None else {}
+        responder = ModernResponder(
+            ex, sse=not self.config.json_response, keepalive=self.config.keepalive_interval
+        )
+        try:
+            check_modern_headers(ex.headers, message.method, params, self.server)
+        except MCPError as exc:
+            await responder.fail(message.id, exc)
+            return
+        if self._in_flight >= self.config.max_in_flight_requests:
+            await self._error(
+                ex,
+                503,
+                -32000,
+                f"server busy: {self._in_flight} requests in flight; retry shortly",
+                request_id=message.id,
+                extra=[("retry-after", "1")],
+            )
+            return
+        metrics = self.server.metrics
+        start = trio.current_time()
+        outcome: Outcome = "ok"
+        code: int | None = None
+        answered = False
+        self._in_flight += 1
+        metrics.increment_in_flight()
+        try:
+            async with trio.open_nursery() as nursery:
+                # Closing the response stream is how a 2026-07-28 client cancels.
+                nursery.start_soon(self._cancel_when_gone, nursery.cancel_scope, ex)
+                responder.nursery = nursery
+                try:
+                    result = await serve_modern(
+                        self.server,
+                        message,
+                        responder,
+                        cancel_scope=nursery.cancel_scope,
+                        stopping=self._shutting_down,
+                    )
+                except MCPError as exc:
+                    outcome, code = "error", exc.code
+                    await responder.fail(message.id, exc)
+                    answered = True
+                except Exception as exc:
+                    log.exception("%s failed", message.method)
+                    outcome, code = "error", -32603
+                    await responder.fail(
+                        message.id,
+                        MCPError(f"internal error while handling {message.method}: {exc}"),
+                    )
+                    answered = True
+                else:
+                    await responder.finish(message.id, result)
+                    answered = True
+                nursery.cancel_scope.cancel()
+            if not answered:
+                outcome = "cancelled"
+        finally:
+            self._in_flight -= 1
+            metrics.decrement_in_flight()
+            metrics.record_request(
+                message.method if is_known(message.method) else "other",
+                duration=trio.current_time() - start,
+                outcome=outcome,
+                code=code,
+            )
+
+    async def _cancel_when_gone(self, scope: trio.CancelScope, ex: HttpExchange) -> None:
+        # Watching the socket costs system calls; most requests are answered before a
+        # short timer fires, so only slower ones pay for the watch.
+        await trio.sleep(_WATCH_AFTER)
+        await ex.wait_disconnected()
+        scope.cancel()
+
+    async def _check_version(self, ex: HttpExchange, live: _LiveSession) -> bool:
+        version = ex.headers.get("mcp-protocol-version")
+        if version is None or version in SUPPORTED_VERSIONS:
+            return True
+        await self._error(
+            ex,
+            400,
+            -32600,
+            f"Bad Request: unsupported MCP-Protocol-Version {version!r}; supported:"
+            f" {', '.join(SUPPORTED_VERSIONS)}",
+            data={"supported": list(SUPPORTED_VERSIONS), "requested": version},
+        )
+        return False
+
+    async def _initialize(self, ex: HttpExchange, request: Request) -> None:
+        try:
+            record = await self.sessions.create()
+        except SessionLimitExceeded as exc:
+            await self._error(
+                ex, 503, -32000, str(exc), request_id=request.id, extra=[("retry-after", "5")]
+            )
+            return
+        live = await self._start_live(record.id)
+        await self._answer(ex, live, request, extra=[("mcp-session-id", record.id)])
+        handler = live.handler
+        if handler is not None and handler.initialized:
+            await self.sessions.update(
+                record.id,
+                protocol_version=handler.protocol_version,
+                client_info=request.params.get("clientInfo") if request.params else None,
+                client_capabilities=(request.params or {}).get("capabilities") or {},
+            )
+        else:
+            # initialize failed: the session never became usable.
+            await self.sessions.close(record.id)
+            await self._close_live(record.id)
+
+    async def _answer(
+        self,
+        ex: HttpExchange,
+        live: _LiveSession,
+        request: Request,
+        *,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        if self._in_flight >= self.config.max_in_flight_requests:
+            await self._error(
+                ex,
+                503,
+                -32000,
+                f"server busy: {self._in_flight} requests in flight; retry shortly",
+                request_id=request.id,
+                extra=[("retry-after", "1"), *extra],
+            )
+            return
+        sse = not self.config.json_response
+        stream = live.transport.open_request_stream(request.id, resumable=sse)
+        receive = stream.attach()
+        self._in_flight += 1
+        try:
+            priming: str | None = None
+            if sse:
+                version = live.handler.protocol_version if live.handler else None
+                if version is None and request.params:
+                    requested = request.params.get("protocolVersion")
+                    version = requested if isinstance(requested, str) else None
+                if version is None or version >= "2025-11-25":
+                    # Stored before the request runs, so it precedes every answer; it
+                    # gives the client an id to resume from even if nothing else arrives.
+                    priming = await self.events.append(stream.id, None)
+            if sse:
+                await live.transport.deliver(request)
+                await self._stream_response(ex, live, stream, receive, priming, extra=extra)
+            else:
+                # Nothing else goes on a JSON answer, so the request can run right here
+                # in the POST's task; its reply lands in the stream's buffer.
+                if live.handler is not None:
+                    await live.handler.peer.serve_inline(request)
+                else:
+                    await live.transport.deliver(request)
+                await self._json_response(ex, live, stream, receive, extra=extra)
+        finally:
+            self._in_flight -= 1
+            stream.detach(receive)
+            if stream.finished or not sse:
+                live.transport.forget(stream)
+
+    async def _json_response(
+        self,
+        ex: HttpExchange,
+        live: _LiveSession,
+        stream: SessionStream,
+        receive: trio.MemoryReceiveChannel[Delivery],
+        *,
+        extra: Sequence[tuple[str, str]],
+    ) -> None:
+        # No watcher tasks here (this is the hot path): a legacy disconnect is not a
+        # cancellation, so the answer is awaited either way, and the stream's channel
+        # closes when the session ends or the request is cancelled.
+        answer: Message | None = None
+        try:
+            async for _event_id, message in receive:
+                if (
+                    isinstance(message, Response | ErrorResponse)
+                    and message.id == stream.request_id
+                ):
+                    answer = message
+                    break
+        except trio.ClosedResourceError:
+            pass
+        if answer is None:
+            if stream.abandoned:
+                # Cancelled by the client: no answer, as the spec asks; just end the POST.
+                await ex.respond(202, [], b"")
+                return
+            answer = error_response(
+                stream.request_id, MCPError("the session ended before the request was answered")
+            )
+        await ex.respond(200, [("content-type", _JSON), *extra], _json_body(answer.to_dict()))
+
+    async def _cancel_on(
+        self, scope: trio.CancelScope, ex: HttpExchange, live: _LiveSession
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+
+            async def wait(event: Any) -> None:
+                await event()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(wait, ex.wait_disconnected)
+            nursery.start_soon(wait, self._shutting_down.wait)
+            nursery.start_soon(wait, live.done.wait)
+        scope.cancel()
+
+    async def _stream_response(
+        self,
+        ex: HttpExchange,
+        live: _LiveSession,
+        stream: SessionStream,
+        receive: trio.MemoryReceiveChannel[Delivery],
+        priming: str | None,
+        *,
+        extra: Sequence[tuple[str, str]],
+    ) -> None:
+        await ex.start_stream(200, [*_SSE_HEADERS, *extra])
+        first = None
+        if priming is not None:
+            first = encode_event(None, id=priming, retry_ms=self.config.sse_retry_ms)
+        await self._pump(ex, live, stream, receive, skip_through=None, first=first)
+
+    async def _pump(
+        self,
+        ex: HttpExchange,
+        live: _LiveSession,
+        stream: SessionStream,
+        receive: trio.MemoryReceiveChannel[Delivery],
+        *,
+        skip_through: int | None,
+        first: bytes | None = None,
+    ) -> None:
+        """Write a stream's events to the client until its response, a disconnect or shutdown.
+
+        No watcher tasks (this is the hot path): the session's end, a shutdown and a
+        resume elsewhere close the stream's channel; a vanished client makes the next write
+        (a keep-alive at the latest) raise ClientDisconnected. Every event is in the event
+        store before it is written, so nothing is lost either way.
+        """
+        self._open_streams += 1
+        try:
+            await self._write_events(ex, stream, receive, skip_through, first)
+            with trio.CancelScope(shield=True) as scope:
+                scope.relative_deadline = 1.0
+                await ex.end_stream()
+        finally:
+            self._open_streams -= 1
+
+    async def _write_events(
+        self,
+        ex: HttpExchange,
+        stream: SessionStream,
+        receive: trio.MemoryReceiveChannel[Delivery],
+        skip_through: int | None,
+        first: bytes | None = None,
+    ) -> None:
+        keepalive = self.config.keepalive_interval
+        # ``first`` (the priming event) rides with the first message when that comes at
+        # once, saving a write; otherwise it goes out alone after a moment.
+        pending = first
+        while True:
+            with trio.move_on_after(keepalive if pending is None else _PRIMING_WAIT) as idle:
+                try:
+                    event_id, message = await receive.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    if pending is not None:
+                        await ex.send_chunk(pending)
+                    return
+            if idle.cancelled_caught:
+                await ex.send_chunk(pending if pending is not None else encode_comment())
+                pending = None
+                continue
+            if skip_through is not None and event_id is not None:
+                parsed = parse_event_id(event_id)
+                if parsed is not None and parsed[1] <= skip_through:
+                    continue
+            chunk = encode_event(orjson.dumps(message.to_dict()), id=event_id)
+            if pending is not None:
+                chunk, pending = pending + chunk, None
+            await ex.send_chunk(chunk)
+            if (
+                stream.request_id is not None
+                and isinstance(message, Response | ErrorResponse)
+                and message.id == stream.request_id
+            ):
+                return
+
+    async def _post_batch(
+        self, ex: HttpExchange, live: _LiveSession, batch: list[Message | InvalidMessage]
+    ) -> None:
+        handler = live.handler
+        if handler is None or not supports_batches(handler.protocol_version):
+            await self._error(
+                ex,
+                400,
+                -32600,
+                "JSON-RPC batches are only allowed with protocol revision 2025-03-26;"
+                " send one message per POST",
+            )
+            return
+        requests = [m for m in batch if isinstance(m, Request)]
+        streams = [live.transport.open_request_stream(r.id, resumable=False) for r in requests]
+        channels = [s.attach() for s in streams]
+        replies: list[dict[str, Any]] = [
+            error_response(m.request_id, m).to_dict()
+            for m in batch
+            if isinstance(m, InvalidMessage)
+        ]
+        try:
+            await live.transport.deliver(batch)
+            for stream, channel in zip(streams, channels, strict=True):
+                async for _event_id, message in channel:
+                    if (
+                        isinstance(message, Response | ErrorResponse)
+                        and message.id == stream.request_id
+                    ):
+                        replies.append(message.to_dict())
+                        break
+        finally:
+            for stream in streams:
+                stream.detach()
+                live.transport.forget(stream)
+        if not replies:
+            await ex.respond(202, [], b"")
+            return
+        await ex.respond(200, [("content-type", _JSON)], _json_body(replies))
+
+    # -- GET / DELETE -----------------------------------------------------------------------
+
+    async def _get(self, ex: HttpExchange) -> None:
+        if not _accepts(ex.headers.get("accept"), _SSE):
+            await self._error(
+                ex, 406, -32600, "Not Acceptable: a GET stream needs Accept: text/event-stream"
+            )
+            return
+        session_id = ex.headers.get("mcp-session-id")
+        if session_id is None:
+            await self._error(
+                ex,
+                400,
+                -32000,
+                "Bad Request: the Mcp-Session-Id header is required to open a GET stream",
+            )
+            return
+        live = await self._session(ex, session_id)
+        if live is None or not await self._check_version(ex, live):
+            return
+        last_event_id = ex.headers.get("last-event-id")
+        if last_event_id:
+            await self._resume(ex, live, last_event_id)
+            return
+        standalone = live.transport.standalone
+        if standalone.attached:
+            await self._error(
+                ex,
+                409,
+                -32000,
+                "Conflict: this session already has a GET stream open; one at a time",
+            )
+            return
+        receive = standalone.attach()
+        try:
+            await ex.start_stream(200, list(_SSE_HEADERS))
+            event_id = await self.events.append(standalone.id, None)
+            first = encode_event(None, id=event_id, retry_ms=self.config.sse_retry_ms)
+            await self._pump(ex, live, standalone, receive, skip_through=None, first=first)
+        finally:
+            standalone.detach(receive)
+
+    async def _resume(self, ex: HttpExchange, live: _LiveSession, last_event_id: str) -> None:
+        parsed = parse_event_id(last_event_id)
+        if parsed is None or not live.transport.owns(parsed[0]):
+            await self._error(
+                ex,
+                400,
+                -32600,
+                f"Last-Event-ID {last_event_id!r} does not name an event of this session",
+            )
+            return
+        stream = live.transport.stream(parsed[0])
+        receive = None
+        if stream is not None and not stream.finished:
+            # A resume means the previous connection is gone, even if its writer has not
+            # noticed yet: take the stream over.
+            stream.detach()
+            receive = stream.attach()
+        try:
+            try:
+                _stream_id, events = await self.events.replay_after(last_event_id)
+            except EventEvicted as exc:
+                await self._error(
+                    ex,
+                    409,
+                    -32000,
+                    f"cannot resume: {exc}; the events after it are no longer available",
+                )
+                return
+            self._resumptions += 1
+            await ex.start_stream(200, list(_SSE_HEADERS))
+            last_seq = parsed[1]
+            for event_id, message in events:
+                if message is not None:
+                    await ex.send_chunk(encode_event(orjson.dumps(message), id=event_id))
+                event = parse_event_id(event_id)
+                if event is not None:
+                    last_seq = max(last_seq, event[1])
+            if stream is not None and receive is not None and not stream.finished:
+                await self._pump(ex, live, stream, receive, skip_through=last_seq)
+            else:
+                await ex.end_stream()
+        finally:
+            if stream is not None and receive is not None:
+                stream.detach(receive)
+                if stream.finished:
+                    live.transport.forget(stream)
+
+    async def _delete(self, ex: HttpExchange) -> None:
+        session_id = ex.headers.get("mcp-session-id")
+        if session_id is None:
+            await self._error(
+                ex, 400, -32000, "Bad Request: DELETE needs the Mcp-Session-Id header"
+            )
+            return
+        live = await self._session(ex, session_id)
+        if live is None:
+            return
+        await self.sessions.close(session_id)
+        await self._close_live(session_id)
+        await ex.respond(200, [("content-type", _JSON)], b"{}")
+
+    # -- deprecated HTTP+SSE (2024-11-05) -----------------------------------------------------
+
+    async def _legacy_sse_get(self, ex: HttpExchange) -> None:
+        if self._shutting_down.is_set():
+            await self._error(ex, 503, -32000, "the server is shutting down")
+            return
+        try:
+            record = await self.sessions.create()
+        except SessionLimitExceeded as exc:
+            await self._error(ex, 503, -32000, str(exc), extra=[("retry-after", "5")])
+            return
+        live = await self._start_live(record.id)
+        live.legacy_sse = True
+        standalone = live.transport.standalone
+        receive = standalone.attach()
+        try:
+            await ex.start_stream(200, list(_SSE_HEADERS))
+            endpoint = f"{self.config.messages_path}?session_id={record.id}"
+            await ex.send_chunk(encode_event(endpoint, event="endpoint"))
+            # Every message of the session, responses included, goes on this one stream.
+            self._open_streams += 1
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._cancel_on, nursery.cancel_scope, ex, live)
+                    keepalive = self.config.keepalive_interval
+                    while True:
+                        with trio.move_on_after(keepalive) as idle:
+                            try:
+                                _event_id, message = await receive.receive()
+                            except (trio.EndOfChannel, trio.ClosedResourceError):
+                                break
+                        if idle.cancelled_caught:
+                            await ex.send_chunk(encode_comment())
+                            continue
+                        await ex.send_chunk(
+                            encode_event(orjson.dumps(message.to_dict()), event="message")
+                        )
+                    nursery.cancel_scope.cancel()
+            finally:
+                self._open_streams -= 1
+        finally:
+            standalone.detach(receive)
+            with trio.CancelScope(shield=True):
+                await self.sessions.close(record.id)
+                await self._close_live(record.id)
+
+    async def _legacy_sse_post(self, ex: HttpExchange) -> None:
+        session_id = None
+        for part in ex.query_string.split("&"):
+            key, _, value = part.partition("=")
+            if key == "session_id":
+                session_id = value
+        if not session_id:
+            await self._error(ex, 400, -32000, "the session_id query parameter is required")
+            return
+        incoming = await self._read_messages(ex)
+        if incoming is None:
+            return
+        live = self._live.get(session_id)
+        if live is None or not live.legacy_sse:
+            await self._error(ex, 404, -32001, "Session not found; open a new /sse stream")
+            return
+        self.sessions.touch(session_id)
+        await live.transport.deliver(incoming)
+        await ex.respond(202, [("content-type", "text/plain")], b"Accepted")
+
+
+async def serve_http(
+    server: Server,
+    config: HttpConfig | None = None,
+    *,
+    event_store: EventStore | None = None,
+    session_manager: SessionManager | None = None,
+    task_status: trio.TaskStatus[HttpServerInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``server`` over Streamable HTTP until cancelled.
+
+    ``url = (await nursery.start(serve_http, server, HttpConfig(port=0))).url``.
+    ``config.server`` picks the HTTP implementation: ``"hypercorn"`` (ASGI) or ``"h11"``
+    (h11 directly on trio streams, several times cheaper per request); both run the same
+    endpoint. Cancelling it shuts down gracefully: no new connections, SSE streams end
+    cleanly (clients may resume elsewhere), in-flight requests get
+    ``server.config.shutdown_grace`` seconds, then everything is cancelled.
+    """
+    cfg = config if config is not None else HttpConfig()
+    endpoint = HttpEndpoint(server, cfg, event_store=event_store, session_manager=session_manager)
+    grace = server.config.shutdown_grace
+    host = f"[{cfg.host}]" if ":" in cfg.host and not cfg.host.startswith("[") else cfg.host
+    shutdown = trio.Event()
+    finished = trio.Event()
+    scope_box: list[trio.CancelScope] = []
+
+    async def run(task_status: trio.TaskStatus[list[str]]) -> None:
+        # Shielded: cancelling serve_http starts a graceful shutdown below instead
+        # of tearing connections down mid-response.
+        with trio.CancelScope(shield=True) as scope:
+            scope_box.append(scope)
+            try:
+                if cfg.server == "h11":
+                    from ._h11 import serve_h11
+
+                    await serve_h11(
+                        endpoint.handle,
+                        host=cfg.host,
+                        port=cfg.port,
+                        max_body=cfg.max_body_bytes,
+                        background=endpoint.run,
+                        shutdown_trigger=shutdown.wait,
+                        graceful_timeout=grace,
+                        on_shutdown=endpoint.begin_shutdown,
+                        task_status=task_status,
+                    )
+                else:
+                    await _serve_hypercorn(endpoint, cfg, host, grace, shutdown, task_status)
+            finally:
+                finished.set()
+
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(run)
+        base = binds[0] if binds else f"http://{host}:{cfg.port}"
+        task_status.started(HttpServerInfo(url=f"{base}{cfg.path}", endpoint=endpoint))
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                shutdown.set()
+                if cfg.server != "h11":
+                    # h11 calls it itself once it stops taking requests, so connections
+                    # whose stream ends then close instead of waiting for another one.
+                    endpoint.begin_shutdown()
+                with trio.move_on_after(grace + 1 if math.isfinite(grace) else 10):
+                    await finished.wait()
+                for scope in scope_box:
+                    scope.cancel()
+
+
+async def _serve_hypercorn(
+    endpoint: HttpEndpoint,
+    cfg: HttpConfig,
+    host: str,
+    grace: float,
+    shutdown: trio.Event,
+    task_status: trio.TaskStatus[list[str]],
+) -> None:
+    import hypercorn.config
+    import hypercorn.trio
+
+    hconfig = hypercorn.config.Config()
+    hconfig.bind = [f"{host}:{cfg.port}"]
+    hconfig.graceful_timeout = grace
+    hconfig.accesslog = None
+    hconfig.errorlog = None
+    hconfig.keep_alive_timeout = 75
+    app: Any = endpoint.asgi_app()
+    await hypercorn.trio.serve(
+        app, hconfig, shutdown_trigger=shutdown.wait, task_status=task_status
+    )

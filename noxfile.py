@@ -1,0 +1,85 @@
+"""Developer tasks: ``nox -s tests lint typecheck docs bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+DEV = ".[dev]"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (the same command CI runs)."""
+    session.install("-e", DEV)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("-e", DEV)
+    session.run("ruff", "check", "mcptrio", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "mcptrio", "tests", "examples", "bench", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", DEV)
+    session.run("mypy", "--strict", "mcptrio")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx docs with warnings as errors."""
+    session.install("-e", DEV)
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ours next to a baseline measured in the same run.
+
+    Installs wrk (the HTTP load generator, Debian package ``wrk``) with apt when it is missing.
+    Arguments go to ``python -m bench``, e.g. ``nox -s bench -- --only http``.
+    """
+    import os
+    import shutil
+
+    session.install("-e", DEV)
+    if shutil.which("wrk") is None:
+        if shutil.which("apt-get") is None or os.geteuid() != 0:
+            session.warn(
+                "wrk is missing and apt-get cannot install it here (needs Debian/Ubuntu and"
+                " root): install the 'wrk' package yourself; until then the HTTP rows say n/a"
+            )
+        else:
+            try:
+                session.run("apt-get", "install", "-y", "wrk", external=True)
+            except nox.command.CommandFailed:
+                try:  # a fresh machine's package lists may not know wrk yet
+                    session.run("apt-get", "update", external=True)
+                    session.run("apt-get", "install", "-y", "wrk", external=True)
+                except nox.command.CommandFailed:
+                    session.warn("apt-get could not install wrk; the HTTP rows will say n/a")
+    session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """The official MCP conformance suite against our HTTP server, every requirement set.
+
+    Needs npm; Node 22 and the pinned suite are installed into .cache/ on first use.
+    """
+    session.install("-e", DEV)
+    session.run("python", "-m", "pytest", "tests/test_conformance.py", *session.posargs)
+
+
+@nox.session
+def inspector(session: nox.Session) -> None:
+    """The official MCP Inspector CLI lists and calls our tools over HTTP and stdio (needs npm)."""
+    session.install("-e", DEV)
+    session.run("python", "-m", "pytest", "tests/test_inspector.py", *session.posargs)

@@ -1,0 +1,230 @@
+"""The protocol runtime: concurrency, cancellation, progress, failures, batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from mcptrio import ConnectionClosed, InternalError, InvalidParams, InvalidRequest, MCPError
+from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
+from mcptrio._peer import Peer, open_peer
+from mcptrio.testing import memory_transport_pair
+
+
+class Recorder:
+    """A handler whose methods are driven by the test."""
+
+    def __init__(self) -> None:
+        self.notifications: list[Notification] = []
+        self.cancelled: list[Any] = []
+        self.started: dict[Any, trio.Event] = {}
+        self.release: dict[Any, trio.Event] = {}
+
+    async def handle_request(self, peer: Peer, request: Request) -> dict[str, Any]:
+        params = request.params or {}
+        if request.method == "echo":
+            return {"echo": params}
+        if request.method == "fail":
+            raise InvalidParams("bad thing", {"why": "test"})
+        if request.method == "crash":
+            raise RuntimeError("boom")
+        if request.method == "wait":
+            key = params["key"]
+            self.started.setdefault(key, trio.Event()).set()
+            try:
+                await self.release.setdefault(key, trio.Event()).wait()
+            except trio.Cancelled:
+                self.cancelled.append(key)
+                raise
+            return {"released": key}
+        if request.method == "progress":
+            token = params["_meta"]["progressToken"]
+            for step in (1, 2, 3):
+                await peer.notify(
+                    "notifications/progress",
+                    {"progressToken": token, "progress": step, "total": 3, "message": f"s{step}"},
+                )
+            return {}
+        if request.method == "ask_back":
+            answer = await peer.request("echo", {"from": "server"}, related_request_id=request.id)
+            return {"answer": answer}
+        raise MCPError(f"unknown {request.method}", code=-32601)
+
+    async def handle_notification(self, peer: Peer, notification: Notification) -> None:
+        self.notifications.append(notification)
+
+
+async def test_request_response_and_errors() -> None:
+    a, b = memory_transport_pair()
+    async with open_peer(a, Recorder(), name="a") as left, open_peer(b, Recorder(), name="b"):
+        assert await left.request("echo", {"x": 1}) == {"echo": {"x": 1}}
+        with pytest.raises(InvalidParams) as info:
+            await left.request("fail")
+        assert info.value.code == -32602
+        assert info.value.data == {"why": "test"}
+        with pytest.raises(InternalError, match="RuntimeError: boom"):
+            await left.request("crash")
+        # The connection still serves after errors.
+        assert await left.request("echo") == {"echo": {}}
+
+
+async def test_requests_run_concurrently_and_both_directions() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(a, Recorder()) as left, open_peer(b, server):
+        results: dict[str, Any] = {}
+
+        async def call(key: str) -> None:
+            results[key] = await left.request("wait", {"key": key})
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call, "one")
+            nursery.start_soon(call, "two")
+            # Both are in the handler at the same time: neither was serialized.
+            await server.started.setdefault("one", trio.Event()).wait()
+            await server.started.setdefault("two", trio.Event()).wait()
+            server.release.setdefault("two", trio.Event()).set()
+            server.release.setdefault("one", trio.Event()).set()
+        assert results == {"one": {"released": "one"}, "two": {"released": "two"}}
+        assert await left.request("ask_back") == {"answer": {"echo": {"from": "server"}}}
+
+
+async def test_caller_cancellation_sends_notification_and_cancels_handler() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(a, Recorder()) as left, open_peer(b, server) as right:
+        with trio.move_on_after(5) as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def cancel_when_started() -> None:
+                    await server.started.setdefault("k", trio.Event()).wait()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(cancel_when_started)
+                await left.request("wait", {"key": "k"})
+        assert not scope.cancelled_caught
+        with trio.fail_after(5):
+            await right.wait_in_flight_done()
+        assert server.cancelled == ["k"]
+        assert right.statistics().cancelled_incoming == 1
+        assert left.statistics().pending_outgoing == 0
+        assert await left.request("echo") == {"echo": {}}
+
+
+async def test_progress_is_delivered_in_order() -> None:
+    a, b = memory_transport_pair()
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with open_peer(a, Recorder()) as left, open_peer(b, Recorder()):
+        await left.request("progress", on_progress=on_progress)
+    assert seen == [(1.0, 3.0, "s1"), (2.0, 3.0, "s2"), (3.0, 3.0, "s3")]
+
+
+async def test_pending_requests_fail_at_once_when_peer_dies() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(a, Recorder()) as left:
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                outcome: list[BaseException] = []
+
+                async def call() -> None:
+                    try:
+                        await left.request("wait", {"key": "z"})
+                    except ConnectionClosed as exc:
+                        outcome.append(exc)
+
+                async with open_peer(b, server):
+                    nursery.start_soon(call)
+                    await server.started.setdefault("z", trio.Event()).wait()
+                # The server side is gone now.
+        assert len(outcome) == 1
+        assert "before answering request" in str(outcome[0])
+        with pytest.raises(ConnectionClosed):
+            await left.request("echo")
+
+
+async def test_duplicate_in_flight_id_is_refused_and_original_survives() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(b, server):
+        await a.send(Request(7, "wait", {"key": "d"}))
+        await server.started.setdefault("d", trio.Event()).wait()
+        await a.send(Request(7, "echo", {}))
+        reply = await a.receive()
+        assert isinstance(reply, ErrorResponse)
+        assert reply.id == 7
+        assert reply.code == InvalidRequest.default_code
+        assert "already in use" in reply.message
+        server.release.setdefault("d", trio.Event()).set()
+        assert await a.receive() == Response(7, {"released": "d"})
+
+
+async def test_too_many_in_flight_requests_are_refused_not_queued() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(b, server, max_in_flight=2) as right:
+        for key in ("p", "q"):
+            await a.send(Request(key, "wait", {"key": key}))
+            await server.started.setdefault(key, trio.Event()).wait()
+        await a.send(Request("r", "echo", {}))
+        reply = await a.receive()
+        assert isinstance(reply, ErrorResponse)
+        assert reply.id == "r"
+        assert "too many requests in flight" in reply.message
+        assert right.statistics().refused_incoming == 1
+
+
+async def test_cancelled_notification_for_unknown_id_is_ignored() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(b, server):
+        await a.send(Notification("notifications/cancelled", {"requestId": 999}))
+        await a.send(Request(1, "echo", {}))
+        assert await a.receive() == Response(1, {"echo": {}})
+
+
+async def test_batches_need_2025_03_26() -> None:
+    a, b = memory_transport_pair()
+    async with open_peer(b, Recorder()) as right:
+        await a.send_batch([Request(1, "echo", {}), Request(2, "echo", {"y": 2})])
+        refused = await a.receive()
+        assert isinstance(refused, ErrorResponse)
+        assert refused.id is None
+        assert "2025-03-26" in refused.message
+        right.batches_allowed = True
+        await a.send_batch([Request(1, "echo", {}), Request(2, "fail", {})])
+        replies = await a.receive()
+        assert isinstance(replies, list)
+        by_id = {r.id: r for r in replies}  # type: ignore[union-attr]
+        assert by_id[1] == Response(1, {"echo": {}})
+        assert isinstance(by_id[2], ErrorResponse)
+
+
+async def test_notifications_reach_the_handler_in_order() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(a, Recorder()) as left, open_peer(b, server):
+        for i in range(5):
+            await left.notify("notifications/custom", {"i": i})
+        await left.request("echo")
+    assert [n.params for n in server.notifications] == [{"i": i} for i in range(5)]
+
+
+async def test_timeout_with_fail_after(autojump_clock: trio.testing.MockClock) -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(a, Recorder()) as left, open_peer(b, server) as right:
+        with pytest.raises(trio.TooSlowError):
+            with trio.fail_after(10):
+                await left.request("wait", {"key": "slow"})
+        # The handler was told: it is no longer in flight.
+        with trio.fail_after(1):
+            await right.wait_in_flight_done()
+        assert server.cancelled == ["slow"]
