@@ -38,6 +38,7 @@ from ._errors import (
 )
 from ._http_client import HttpClientTransport, x_mcp_header_problem
 from ._jsonrpc import ErrorResponse, Message, Notification, Request, RequestId, Response
+from ._memory import DirectReceiver
 from ._peer import Peer, PeerStatistics, ProgressCallback, open_peer
 from ._stdio import StdioProcessTransport
 from ._transport import Incoming, Transport
@@ -313,6 +314,18 @@ class _Router:
         self.end_all(ConnectionClosed("the client closed the connection"))
         await self.inner.aclose()
 
+    def accept_direct(self, receiver: DirectReceiver | None) -> None:
+        accept = getattr(self.inner, "accept_direct", None)
+        if accept is not None:
+            accept(_RoutedReceiver(self, receiver) if receiver is not None else None)
+
+    async def call(self, request: Request) -> None:
+        call = getattr(self.inner, "call", None)
+        if call is not None:
+            await call(request)
+        else:
+            await self.inner.send(request)
+
     def add(self, listener: _Listener) -> None:
         if listener.listen_id is not None:
             self.by_id[listener.listen_id] = listener
@@ -367,6 +380,23 @@ class _Router:
             if listener.matches is not None and listener.matches(message):
                 listener.deliver(message)
         return False
+
+
+class _RoutedReceiver:
+    """Direct hand-over (in-memory transports) with the router's view of what arrives."""
+
+    def __init__(self, router: _Router, receiver: DirectReceiver) -> None:
+        self._router = router
+        self._receiver = receiver
+
+    def take_now(self, message: Message) -> bool:
+        # Notifications always come through receive(), so routing keeps their order.
+        if isinstance(message, Notification):
+            return False
+        return self._router._consume(message) or self._receiver.take_now(message)
+
+    async def serve_now(self, request: Request) -> bool:
+        return await self._receiver.serve_now(request)
 
 
 def _honoured(data: Any) -> SubscriptionFilter:

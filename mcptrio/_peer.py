@@ -112,6 +112,8 @@ class Peer:
         self._in_flight: dict[RequestId, _InFlight] = {}
         self._closed = False
         self._closed_event = trio.Event()
+        # Transports that can serve a request in the caller's task (in-memory) offer this.
+        self._call: Callable[[Request], Awaitable[None]] | None = getattr(transport, "call", None)
         self._idle = trio.Event()
         self._close_reason = "connection closed"
         self._requests_sent = 0
@@ -160,9 +162,11 @@ class Peer:
         self._pending[request_id] = pending
         try:
             try:
-                await self.transport.send(
-                    Request(request_id, method, params), related_request_id=related_request_id
-                )
+                request = Request(request_id, method, params)
+                if self._call is not None:
+                    await self._call(request)
+                else:
+                    await self.transport.send(request, related_request_id=related_request_id)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise ConnectionClosed(f"{self.name}: could not send {method}: {exc}") from None
             self._requests_sent += 1
@@ -296,6 +300,37 @@ class Peer:
             await self._on_notification(message)
         else:
             self._on_response(message)
+
+    def take_now(self, message: Message) -> bool:
+        """Take a request or response handed over directly by the transport.
+
+        Notifications are left to the reader (False), which keeps them in order with
+        whatever else it handles.
+        """
+        if self._closed:
+            return False
+        if isinstance(message, Request):
+            self._start_request(message)
+            return True
+        if isinstance(message, Response | ErrorResponse):
+            self._on_response(message)
+            return True
+        return False
+
+    async def serve_now(self, request: Request) -> bool:
+        """Serve ``request`` in the calling task, handed over by the transport.
+
+        Its cancel scope is registered like any other, so closing this peer stops it; the
+        caller being cancelled is this request being cancelled by the peer.
+        """
+        if self._closed:
+            return False
+        try:
+            await self.serve_inline(request)
+        except trio.Cancelled:
+            self._cancelled_incoming += 1
+            raise
+        return True
 
     def _admit(self, request: Request) -> _InFlight | ErrorResponse:
         """Register an incoming request, or the error refusing it (duplicate id, too many)."""
@@ -493,9 +528,14 @@ async def open_peer(
                 name=name,
             )
             nursery.start_soon(peer._reader)
+            accept_direct = getattr(transport, "accept_direct", None)
+            if accept_direct is not None:
+                accept_direct(peer)
             try:
                 yield peer
             finally:
+                if accept_direct is not None:
+                    accept_direct(None)
                 peer._mark_closed("the connection was closed locally")
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True):

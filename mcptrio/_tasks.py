@@ -34,6 +34,7 @@ import attrs
 import trio
 
 from ._change_bus import ChangeEvent
+from ._context import current_request
 from ._dispatch import CallRunner, dispatch, register_method
 from ._errors import (
     InternalError,
@@ -79,9 +80,11 @@ _FINAL_WRITE_GRACE = 5.0
 """Seconds a task's last store write may take while the server shuts down."""
 _RETRY_KEYS = ("inputResponses", "requestState")
 
-# Set inside the work a manager runs itself, so its own tools/call dispatch runs the tool.
-_executing: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "mcptrio_task_executing", default=False
+# The manager whose own work is running here, so its tools/call dispatch runs the tool.
+# It names the manager, not just "yes": an in-process call to another server may run in
+# this same task and context (see _memory.py), and must still get tasks from its server.
+_executing: contextvars.ContextVar[TaskManager | None] = contextvars.ContextVar(
+    "mcptrio_task_executing", default=None
 )
 _current_call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
     "mcptrio_task_call", default=None
@@ -170,10 +173,19 @@ async def begin_task() -> None:
     (a task already, a client without the extension, the legacy era) it does nothing.
     """
     call = _current_call.get()
+    if call is not None and call.scope.server is not _serving_server():
+        call = None  # an in-process call to another server, made from within a task
     if call is None or call.task_id is not None:
         await trio.lowlevel.checkpoint()
         return
     await call.manager._begin(call)
+
+
+def _serving_server() -> Server | None:
+    try:
+        return current_request().server
+    except LookupError:
+        return None
 
 
 class TaskManager:
@@ -244,7 +256,7 @@ class TaskManager:
         self, scope: CallScope, request: Request, params: dict[str, Any], run: CallRunner
     ) -> dict[str, Any] | None:
         """The server's tool-call hook: answer with a task, or None to run the call inline."""
-        if _executing.get() or scope.era is not Era.MODERN:
+        if _executing.get() is self or scope.era is not Era.MODERN:
             return None
         name = params.get("name")
         entry = self.server.tools.get(name) if isinstance(name, str) else None
@@ -310,7 +322,7 @@ class TaskManager:
         return record
 
     async def _run_call(self, call: _Call) -> None:
-        _executing.set(True)
+        _executing.set(self)
         _current_call.set(call)
         try:
             await self._drive(call)

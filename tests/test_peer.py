@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -11,7 +13,15 @@ import trio.testing
 from mcptrio import ConnectionClosed, InternalError, InvalidParams, InvalidRequest, MCPError
 from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
 from mcptrio._peer import Peer, open_peer
-from mcptrio.testing import memory_transport_pair
+from mcptrio.testing import MemoryTransport, memory_transport_pair
+
+PairFactory = Callable[[], tuple[MemoryTransport, MemoryTransport]]
+
+
+@pytest.fixture(params=["direct", "queued"])
+def make_pair(request: pytest.FixtureRequest) -> PairFactory:
+    """Transport pairs with the direct hand-over between peers, and without it (a wire)."""
+    return partial(memory_transport_pair, direct=request.param == "direct")
 
 
 class Recorder:
@@ -57,8 +67,8 @@ class Recorder:
         self.notifications.append(notification)
 
 
-async def test_request_response_and_errors() -> None:
-    a, b = memory_transport_pair()
+async def test_request_response_and_errors(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     async with open_peer(a, Recorder(), name="a") as left, open_peer(b, Recorder(), name="b"):
         assert await left.request("echo", {"x": 1}) == {"echo": {"x": 1}}
         with pytest.raises(InvalidParams) as info:
@@ -71,8 +81,8 @@ async def test_request_response_and_errors() -> None:
         assert await left.request("echo") == {"echo": {}}
 
 
-async def test_requests_run_concurrently_and_both_directions() -> None:
-    a, b = memory_transport_pair()
+async def test_requests_run_concurrently_and_both_directions(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(a, Recorder()) as left, open_peer(b, server):
         results: dict[str, Any] = {}
@@ -92,8 +102,10 @@ async def test_requests_run_concurrently_and_both_directions() -> None:
         assert await left.request("ask_back") == {"answer": {"echo": {"from": "server"}}}
 
 
-async def test_caller_cancellation_sends_notification_and_cancels_handler() -> None:
-    a, b = memory_transport_pair()
+async def test_caller_cancellation_sends_notification_and_cancels_handler(
+    make_pair: PairFactory,
+) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(a, Recorder()) as left, open_peer(b, server) as right:
         with trio.move_on_after(5) as scope:
@@ -114,8 +126,8 @@ async def test_caller_cancellation_sends_notification_and_cancels_handler() -> N
         assert await left.request("echo") == {"echo": {}}
 
 
-async def test_progress_is_delivered_in_order() -> None:
-    a, b = memory_transport_pair()
+async def test_progress_is_delivered_in_order(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -126,8 +138,8 @@ async def test_progress_is_delivered_in_order() -> None:
     assert seen == [(1.0, 3.0, "s1"), (2.0, 3.0, "s2"), (3.0, 3.0, "s3")]
 
 
-async def test_pending_requests_fail_at_once_when_peer_dies() -> None:
-    a, b = memory_transport_pair()
+async def test_pending_requests_fail_at_once_when_peer_dies(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(a, Recorder()) as left:
         with trio.fail_after(5):
@@ -150,8 +162,10 @@ async def test_pending_requests_fail_at_once_when_peer_dies() -> None:
             await left.request("echo")
 
 
-async def test_duplicate_in_flight_id_is_refused_and_original_survives() -> None:
-    a, b = memory_transport_pair()
+async def test_duplicate_in_flight_id_is_refused_and_original_survives(
+    make_pair: PairFactory,
+) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(b, server):
         await a.send(Request(7, "wait", {"key": "d"}))
@@ -166,8 +180,8 @@ async def test_duplicate_in_flight_id_is_refused_and_original_survives() -> None
         assert await a.receive() == Response(7, {"released": "d"})
 
 
-async def test_too_many_in_flight_requests_are_refused_not_queued() -> None:
-    a, b = memory_transport_pair()
+async def test_too_many_in_flight_requests_are_refused_not_queued(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(b, server, max_in_flight=2) as right:
         for key in ("p", "q"):
@@ -181,8 +195,8 @@ async def test_too_many_in_flight_requests_are_refused_not_queued() -> None:
         assert right.statistics().refused_incoming == 1
 
 
-async def test_cancelled_notification_for_unknown_id_is_ignored() -> None:
-    a, b = memory_transport_pair()
+async def test_cancelled_notification_for_unknown_id_is_ignored(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(b, server):
         await a.send(Notification("notifications/cancelled", {"requestId": 999}))
@@ -190,8 +204,8 @@ async def test_cancelled_notification_for_unknown_id_is_ignored() -> None:
         assert await a.receive() == Response(1, {"echo": {}})
 
 
-async def test_batches_need_2025_03_26() -> None:
-    a, b = memory_transport_pair()
+async def test_batches_need_2025_03_26(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     async with open_peer(b, Recorder()) as right:
         await a.send_batch([Request(1, "echo", {}), Request(2, "echo", {"y": 2})])
         refused = await a.receive()
@@ -207,8 +221,8 @@ async def test_batches_need_2025_03_26() -> None:
         assert isinstance(by_id[2], ErrorResponse)
 
 
-async def test_notifications_reach_the_handler_in_order() -> None:
-    a, b = memory_transport_pair()
+async def test_notifications_reach_the_handler_in_order(make_pair: PairFactory) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(a, Recorder()) as left, open_peer(b, server):
         for i in range(5):
@@ -217,8 +231,10 @@ async def test_notifications_reach_the_handler_in_order() -> None:
     assert [n.params for n in server.notifications] == [{"i": i} for i in range(5)]
 
 
-async def test_timeout_with_fail_after(autojump_clock: trio.testing.MockClock) -> None:
-    a, b = memory_transport_pair()
+async def test_timeout_with_fail_after(
+    make_pair: PairFactory, autojump_clock: trio.testing.MockClock
+) -> None:
+    a, b = make_pair()
     server = Recorder()
     async with open_peer(a, Recorder()) as left, open_peer(b, server) as right:
         with pytest.raises(trio.TooSlowError):
@@ -228,3 +244,76 @@ async def test_timeout_with_fail_after(autojump_clock: trio.testing.MockClock) -
         with trio.fail_after(1):
             await right.wait_in_flight_done()
         assert server.cancelled == ["slow"]
+
+
+class TaskRecorder(Recorder):
+    """Also notes which task served each request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks: list[trio.lowlevel.Task] = []
+
+    async def handle_request(self, peer: Peer, request: Request) -> dict[str, Any]:
+        self.tasks.append(trio.lowlevel.current_task())
+        return await super().handle_request(peer, request)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_direct_requests_are_served_in_the_callers_task(direct: bool) -> None:
+    a, b = memory_transport_pair(direct=direct)
+    server = TaskRecorder()
+    async with open_peer(a, Recorder()) as left, open_peer(b, server) as right:
+        assert await left.request("echo", {"x": 1}) == {"echo": {"x": 1}}
+        assert (server.tasks[0] is trio.lowlevel.current_task()) is direct
+        assert right.statistics().requests_received == 1
+        assert right.statistics().in_flight_incoming == 0
+
+
+async def test_a_plain_send_of_a_request_never_waits_for_its_answer() -> None:
+    a, b = memory_transport_pair()
+    server = Recorder()
+    async with open_peer(b, server):
+        # Not a waiting caller (think of a long-lived subscription): sending returns at once.
+        await a.send(Request(7, "wait", {"key": "k"}))
+        await server.started.setdefault("k", trio.Event()).wait()
+        server.release["k"].set()
+        assert await a.receive() == Response(7, {"released": "k"})
+
+
+class GatedRecorder(Recorder):
+    """Handles notifications only once ``gate`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = trio.Event()
+
+    async def handle_notification(self, peer: Peer, notification: Notification) -> None:
+        await self.gate.wait()
+        await super().handle_notification(peer, notification)
+
+
+class Notifier(Recorder):
+    async def handle_request(self, peer: Peer, request: Request) -> dict[str, Any]:
+        if request.method == "notify_then_answer":
+            await peer.notify("notifications/message", {"data": "first"})
+            return {"answer": "second"}
+        return await super().handle_request(peer, request)
+
+
+async def test_an_answer_never_overtakes_what_was_sent_before_it() -> None:
+    a, b = memory_transport_pair()
+    client = GatedRecorder()
+    async with open_peer(a, client) as left, open_peer(b, Notifier()):
+        answers: list[dict[str, Any]] = []
+
+        async def call() -> None:
+            answers.append(await left.request("notify_then_answer"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call)
+            await trio.testing.wait_all_tasks_blocked()
+            # The notification waits for the client's reader, so the answer waits too.
+            assert answers == [] and client.notifications == []
+            client.gate.set()
+        assert [n.params for n in client.notifications] == [{"data": "first"}]
+        assert answers == [{"answer": "second"}]

@@ -612,6 +612,33 @@ async def test_without_a_running_manager(autojump_clock: trio.abc.Clock) -> None
         server.enable_tasks()
 
 
+async def test_a_call_made_from_a_task_to_another_server_gets_its_task(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # In-process calls run in the caller's task and context: the task work of one server
+    # must not pass for the work of another.
+    async with serving() as (inner, inner_events):
+        outer = Server("outer")
+        outer.enable_tasks()
+        got: dict[str, Any] = {}
+
+        @outer.tool(task="required")
+        async def relay() -> str:
+            got["inner"] = await Client(inner, TASKS_CAPS).call("sleepy", seconds=5)
+            return "relayed"
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(outer.serve_background)
+            async with outer.change_bus.subscribe() as outer_events:
+                created = await Client(outer, TASKS_CAPS).call("relay")
+                assert created["resultType"] == "task"
+                await wait_status(outer_events, created["taskId"], "completed")
+            assert got["inner"]["resultType"] == "task"
+            done = await wait_status(inner_events, got["inner"]["taskId"], "completed")
+            assert done["result"]["content"] == [{"type": "text", "text": "slept 5"}]
+            nursery.cancel_scope.cancel()
+
+
 async def test_servers_without_tasks_do_not_know_the_methods() -> None:
     make_server(Probe())  # registers the methods process-wide
     plain = Server("plain")

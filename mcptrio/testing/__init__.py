@@ -46,14 +46,15 @@ def __getattr__(name: str) -> Any:
 
 @asynccontextmanager
 async def open_memory_client(
-    server: Server, *, serialize: bool = True, **client_options: Any
+    server: Server, *, serialize: bool = True, direct: bool = True, **client_options: Any
 ) -> AsyncIterator[Client]:
     """Serve ``server`` in memory and yield a client connected to it.
 
     ``client_options`` go to :func:`~mcptrio.open_client` (handlers, protocol version).
-    With ``serialize=True`` every message goes through the JSON codec, as on a wire.
+    With ``serialize=True`` every message goes through the JSON codec, as on a wire;
+    ``direct`` is as for :func:`memory_transport_pair`.
     """
-    client_end, server_end = memory_transport_pair(serialize=serialize)
+    client_end, server_end = memory_transport_pair(serialize=serialize, direct=direct)
     with unwrap_single_error():
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve_background)
