@@ -57,7 +57,6 @@ from ._versions import (
 )
 from .types import (
     LOGGING_LEVELS,
-    CallToolRequestParams,
     CallToolResult,
     ClientCapabilities,
     CompleteRequestParams,
@@ -1017,9 +1016,11 @@ class Client:
         In 2026-07-28, input the server asks for is gathered with the callbacks given to
         :func:`open_client` and the call retried (at most ``max_input_rounds`` times).
         """
-        params = CallToolRequestParams(
-            name=name, arguments=dict(arguments) if arguments is not None else None, meta=meta
-        )
+        params: dict[str, Any] = {"name": name}
+        if arguments is not None:
+            params["arguments"] = dict(arguments)
+        if meta is not None:
+            params["_meta"] = meta
         label = f"tools/call {name!r}"
         try:
             return await self._call(

@@ -75,18 +75,58 @@ class LogLevelSource(Protocol):
 
 
 _LEVEL_RANK = {name: rank for rank, name in enumerate(LOGGING_LEVELS)}
-_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("mcptrio_request")
+
+
+class _Serving:
+    """The request a handler runs for; its :class:`RequestContext` is built on first use,
+    since most handlers never ask for it."""
+
+    __slots__ = ("context", "input_round", "params", "request", "scope")
+
+    def __init__(
+        self,
+        scope: CallScope,
+        request: Request,
+        params: dict[str, Any],
+        input_round: InputRound | None,
+    ) -> None:
+        self.scope = scope
+        self.request = request
+        self.params = params
+        self.input_round = input_round
+        self.context: RequestContext | None = None
+
+
+_current: contextvars.ContextVar[_Serving] = contextvars.ContextVar("mcptrio_request")
 
 
 def current_request() -> RequestContext:
     """The context of the request being handled; raises ``LookupError`` outside a handler."""
     try:
-        return _current.get()
+        serving = _current.get()
     except LookupError:
         raise LookupError(
             "current_request() was called outside an MCP request handler; call it from inside"
             " a tool, resource, prompt or completion function"
         ) from None
+    context = serving.context
+    if context is None:
+        context = serving.context = RequestContext.for_scope(
+            serving.scope, serving.request, serving.params, serving.input_round
+        )
+    return context
+
+
+def enter_request(
+    scope: CallScope, request: Request, params: dict[str, Any], input_round: InputRound | None
+) -> contextvars.Token[_Serving]:
+    """Make ``request`` the one :func:`current_request` describes, until :func:`exit_request`."""
+    return _current.set(_Serving(scope, request, params, input_round))
+
+
+def exit_request(token: contextvars.Token[_Serving]) -> None:
+    """Undo the matching :func:`enter_request`."""
+    _current.reset(token)
 
 
 class RequestContext:
@@ -168,13 +208,6 @@ class RequestContext:
         """The ``request_state`` this handler put in its previous ``InputRequiredResult``
         (verified: the client cannot change it)."""
         return self._round.user_state if self._round is not None else None
-
-    def _enter(self) -> contextvars.Token[RequestContext]:
-        return _current.set(self)
-
-    @staticmethod
-    def _exit(token: contextvars.Token[RequestContext]) -> None:
-        _current.reset(token)
 
     @property
     def cancel_requested(self) -> bool:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from ._context import Outbound, RequestContext
+from ._context import Outbound, enter_request, exit_request
 from ._converter import from_wire, to_wire
 from ._errors import InvalidParams, MethodNotFound, ResourceNotFound
 from ._jsonrpc import Request
@@ -146,14 +146,13 @@ async def _with_input_rounds(
     """
     round_ = open_round(scope, request, params)
     for _ in range(scope.server.config.max_input_rounds):
-        ctx = RequestContext.for_scope(scope, request, params, round_)
-        token = ctx._enter()
+        token = enter_request(scope, request, params, round_)
         try:
             result = await handler(scope, request, params)
         except InputRequired as needed:
             result = needed.result
         finally:
-            ctx._exit(token)
+            exit_request(token)
         if not isinstance(result, InputRequiredResult):
             return result if isinstance(result, dict) else to_wire(result)
         if scope.era is Era.MODERN:
@@ -206,11 +205,23 @@ async def _prompts_list(scope: CallScope, request: Request, params: dict[str, An
 # -- calls that may ask for input -----------------------------------------------------------
 
 
+_PLAIN_CALL_KEYS = frozenset({"name", "arguments", "_meta"})
+
+
 @_handles("tools/call")
 async def _tools_call(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    call = from_wire(CallToolRequestParams, params)
+    name = params.get("name")
+    arguments = params.get("arguments")
+    if (
+        type(name) is not str
+        or (arguments is not None and type(arguments) is not dict)
+        or not _PLAIN_CALL_KEYS.issuperset(params)
+    ):
+        # Anything beyond a plain call gets the converter's full checks and messages.
+        call = from_wire(CallToolRequestParams, params)
+        name, arguments = call.name, call.arguments
     return await scope.server.tools.call(
-        call.name, call.arguments, thread_limiter=scope.server.thread_limiter
+        name, arguments, thread_limiter=scope.server.thread_limiter
     )
 
 
@@ -258,12 +269,11 @@ async def _complete(scope: CallScope, request: Request, params: dict[str, Any]) 
             raise InvalidParams(f"unknown resource or template {ref.uri!r} in completion reference")
     completion = Completion(values=[])
     if server.completion_handler is not None:
-        ctx = RequestContext.for_scope(scope, request, params, None)
-        token = ctx._enter()
+        token = enter_request(scope, request, params, None)
         try:
             value = await server.completion_handler(ref, complete.argument, complete.context)
         finally:
-            ctx._exit(token)
+            exit_request(token)
         if isinstance(value, Completion):
             completion = value
         elif value is not None:

@@ -115,6 +115,7 @@ class Peer:
         # Transports that can serve a request in the caller's task (in-memory) offer this.
         self._call: Callable[[Request], Awaitable[None]] | None = getattr(transport, "call", None)
         self._idle = trio.Event()
+        self._answering = 0
         self._close_reason = "connection closed"
         self._requests_sent = 0
         self._requests_received = 0
@@ -283,8 +284,8 @@ class Peer:
         self._closed_event.set()
 
     async def wait_in_flight_done(self) -> None:
-        """Wait until no incoming request is being handled."""
-        while self._in_flight:
+        """Wait until no incoming request is being handled or answered."""
+        while self._in_flight or self._answering:
             self._idle = trio.Event()
             await self._idle.wait()
 
@@ -403,12 +404,26 @@ class Peer:
                     abandon(request.id)
                 return
             if reply is not None:
-                await self._send_reply(reply, request.id)
+                # The id is free once the answer is on its way: a requester that has it
+                # may reuse the id at once. Shutdown still waits for the answer to be sent.
+                self._release(request.id, entry)
+                self._answering += 1
+                try:
+                    await self._send_reply(reply, request.id)
+                finally:
+                    self._answering -= 1
+                    self._check_idle()
         finally:
-            if self._in_flight.get(request.id) is entry:
-                del self._in_flight[request.id]
-                if not self._in_flight:
-                    self._idle.set()
+            self._release(request.id, entry)
+            self._check_idle()
+
+    def _release(self, request_id: RequestId, entry: _InFlight) -> None:
+        if self._in_flight.get(request_id) is entry:
+            del self._in_flight[request_id]
+
+    def _check_idle(self) -> None:
+        if not self._in_flight and not self._answering:
+            self._idle.set()
 
     async def _on_notification(self, notification: Notification) -> None:
         self._notifications_received += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 import trio
@@ -85,7 +86,7 @@ class ServerSession:
         """Route one request by era (see :class:`~mcptrio.MessageHandler`)."""
         method = request.method
         metrics = self.server.metrics
-        start = trio.current_time()
+        start = time.perf_counter()
         outcome: Outcome = "ok"
         code: int | None = None
         metrics.increment_in_flight()
@@ -112,7 +113,7 @@ class ServerSession:
             known = is_known(method) or method in ("initialize", "ping")
             metrics.record_request(
                 method if known else "other",
-                duration=trio.current_time() - start,
+                duration=time.perf_counter() - start,
                 outcome=outcome,
                 code=code,
             )

@@ -169,8 +169,8 @@ class ToolRegistry:
         arguments: dict[str, Any] | None,
         *,
         thread_limiter: trio.CapacityLimiter,
-    ) -> CallToolResult | InputRequiredResult:
-        """Validate arguments, run the tool and shape its result.
+    ) -> CallToolResult | InputRequiredResult | dict[str, Any]:
+        """Validate arguments, run the tool and shape its result (see :func:`shape_result`).
 
         Unknown tools raise :class:`InvalidParams`; invalid arguments and failures inside
         the tool become ``isError`` results (SEP-1303), so the model can correct itself.
@@ -219,11 +219,19 @@ def _error_result(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(text=message)], is_error=True)
 
 
-def shape_result(entry: ToolEntry, value: Any) -> CallToolResult | InputRequiredResult:
-    """The ``CallToolResult`` for a tool's return value (an input request passes through)."""
+def shape_result(
+    entry: ToolEntry, value: Any
+) -> CallToolResult | InputRequiredResult | dict[str, Any]:
+    """The ``CallToolResult`` for a tool's return value (an input request passes through).
+
+    The commonest answer, one text block without structured content, comes as its wire
+    dict straight away.
+    """
+    output = entry.output
+    if type(value) is str and output is None:
+        return {"content": [{"type": "text", "text": value}]}
     if isinstance(value, CallToolResult | InputRequiredResult):
         return value
-    output = entry.output
     if output is None or _is_content(value):
         return CallToolResult(content=to_content_blocks(value))
     structured = output.to_structured(value)

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 import attrs
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mcptrio import (
     InvalidParams,
@@ -20,10 +22,13 @@ from mcptrio import (
     ToolError,
     current_request,
 )
+from mcptrio._converter import to_wire
 from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
 from mcptrio._server_session import serve_connection
+from mcptrio._tools import shape_result
 from mcptrio.testing import memory_transport_pair, open_memory_client
 from mcptrio.types import (
+    CallToolResult,
     CreateMessageRequestParams,
     CreateMessageResult,
     ElicitRequestFormParams,
@@ -386,6 +391,25 @@ async def test_protocol_rules_on_a_raw_connection() -> None:
         wrong = await client_end.receive()
         assert isinstance(wrong, ErrorResponse)
         assert wrong.code == InvalidParams.default_code
+        # Malformed fields beyond name and arguments are checked as strictly.
+        for params in (
+            {"name": "add", "arguments": [1, 2]},
+            {"name": "add", "arguments": {"a": 1}, "task": 5},
+        ):
+            await client_end.send(Request(5, "tools/call", params))
+            wrong = await client_end.receive()
+            assert isinstance(wrong, ErrorResponse), params
+            assert wrong.code == InvalidParams.default_code, params
+        await client_end.send(
+            Request(5, "tools/call", {"name": "add", "arguments": {"a": 1}, "_meta": {"k": 1}})
+        )
+        assert await client_end.receive() == Response(
+            5,
+            {
+                "content": [{"type": "text", "text": '{"result":3}'}],
+                "structuredContent": {"result": 3},
+            },
+        )
         await client_end.send(Request(6, "sampling/createMessage", {}))
         wrong_direction = await client_end.receive()
         assert isinstance(wrong_direction, ErrorResponse)
@@ -395,6 +419,38 @@ async def test_protocol_rules_on_a_raw_connection() -> None:
         assert isinstance(again, ErrorResponse)
         assert "already initialized" in again.message
         await client_end.aclose()
+
+
+@given(st.text())
+def test_plain_text_results_have_the_shape_the_converter_gives(text: str) -> None:
+    server = Server("shapes")
+
+    @server.tool()
+    async def say(text: str) -> str:
+        return text
+
+    entry = server.tools.get("say")
+    assert entry is not None
+    assert shape_result(entry, text) == to_wire(CallToolResult(content=[TextContent(text=text)]))
+
+
+async def test_the_request_context_is_one_object_per_request() -> None:
+    server = Server("context")
+    seen: list[Any] = []
+
+    @server.tool()
+    async def look() -> str:
+        seen.append(current_request())
+        seen.append(current_request())
+        return str(current_request().request_id)
+
+    async with open_memory_client(server) as client:
+        first = await client.call_tool("look")
+        await client.call_tool("look")
+    assert seen[0] is seen[1] and seen[2] is seen[3] and seen[0] is not seen[2]
+    assert first.content == [TextContent(text=str(seen[0].request_id))]
+    with pytest.raises(LookupError, match="outside an MCP request handler"):
+        current_request()
 
 
 async def test_runtime_registration_and_metrics() -> None:
