@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import trio
@@ -32,6 +32,9 @@ from ._jsonrpc import (
     error_response,
 )
 from ._transport import Batch, Transport
+
+if TYPE_CHECKING:
+    from ._metrics import Metrics
 
 __all__ = ["MessageHandler", "Peer", "PeerStatistics", "ProgressCallback", "open_peer"]
 
@@ -97,8 +100,10 @@ class Peer:
         max_in_flight: int,
         cancel_notify_timeout: float,
         name: str,
+        metrics: Metrics | None = None,
     ) -> None:
         self.transport = transport
+        self._metrics = metrics
         self.handler = handler
         self.name = name
         self.batches_allowed = False
@@ -212,6 +217,8 @@ class Peer:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionClosed(f"{self.name}: could not send {method}: {exc}") from None
         self._notifications_sent += 1
+        if self._metrics is not None:
+            self._metrics.record_notification(method, "out")
 
     async def _send_reply(self, message: Message, related: RequestId | None) -> None:
         # The peer may be gone; a reply nobody can read is dropped, never an error.
@@ -427,6 +434,8 @@ class Peer:
 
     async def _on_notification(self, notification: Notification) -> None:
         self._notifications_received += 1
+        if self._metrics is not None:
+            self._metrics.record_notification(notification.method, "in")
         params = notification.params or {}
         if notification.method == "notifications/cancelled":
             entry = self._in_flight.get(params.get("requestId"))  # type: ignore[arg-type]
@@ -521,8 +530,11 @@ async def open_peer(
     max_in_flight: int = 256,
     cancel_notify_timeout: float = 1.0,
     name: str = "peer",
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Peer]:
     """Run the protocol over ``transport`` for the duration of the block.
+
+    With ``metrics``, notifications sent and received are counted there.
 
     On exit the reader and every in-flight incoming request are cancelled and the
     transport is closed. If the other side closes first, pending requests fail at
@@ -541,6 +553,7 @@ async def open_peer(
                 max_in_flight=max_in_flight,
                 cancel_notify_timeout=cancel_notify_timeout,
                 name=name,
+                metrics=metrics,
             )
             nursery.start_soon(peer._reader)
             accept_direct = getattr(transport, "accept_direct", None)

@@ -24,7 +24,7 @@ async def serve_stdio(
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve_background)
         async with open_stdio_server_transport(
-            max_message_bytes=server.config.max_message_bytes
+            max_message_bytes=server.config.max_message_bytes, metrics=server.metrics
         ) as transport:
             await serve_connection(server, transport, name="stdio", task_status=task_status)
         nursery.cancel_scope.cancel()

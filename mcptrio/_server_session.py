@@ -203,6 +203,7 @@ async def serve_connection(
         max_in_flight=config.max_in_flight_requests,
         cancel_notify_timeout=config.cancel_notify_timeout,
         name=name,
+        metrics=server.metrics,
     ) as peer:
         session.attach(peer)
         try:

@@ -14,12 +14,15 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 import trio
 
 from ._groups import unwrap_single_error
 from ._stream_transport import DEFAULT_MAX_MESSAGE_BYTES, StreamTransport
+
+if TYPE_CHECKING:
+    from ._metrics import Metrics
 
 __all__ = [
     "DEFAULT_STDERR_LIMIT",
@@ -41,7 +44,7 @@ _server_transport_open = False
 
 @asynccontextmanager
 async def open_stdio_server_transport(
-    *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, metrics: Metrics | None = None
 ) -> AsyncIterator[StreamTransport]:
     """Serve on this process's stdin and stdout (Unix).
 
@@ -49,6 +52,7 @@ async def open_stdio_server_transport(
     descriptor 1 and ``sys.stdout`` point to stderr and descriptor 0 to /dev/null, so
     a stray ``print`` or a subprocess started by a handler cannot corrupt the protocol
     stream (nor consume its input). Everything is restored on exit. One per process.
+    With ``metrics``, the messages and bytes are counted there.
     """
     global _server_transport_open
     if sys.platform == "win32":  # pragma: no cover
@@ -83,6 +87,7 @@ async def open_stdio_server_transport(
         trio.lowlevel.FdStream(protocol_in),
         max_message_bytes=max_message_bytes,
         name="stdio",
+        metrics=metrics,
     )
     try:
         yield transport

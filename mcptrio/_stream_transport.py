@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from typing import TYPE_CHECKING
 
 import attrs
 import orjson
@@ -26,6 +27,9 @@ from ._jsonrpc import (
     encode_batch,
 )
 from ._transport import Incoming
+
+if TYPE_CHECKING:
+    from ._metrics import Metrics
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "StreamTransport", "StreamTransportStatistics"]
 
@@ -62,7 +66,8 @@ class StreamTransport:
     ``send_stream=None`` makes a receive-only transport: :meth:`send` raises
     :class:`trio.ClosedResourceError` and edge errors are counted but not answered.
     Incoming lines longer than ``max_message_bytes`` are discarded without being
-    buffered and answered with a -32600 error.
+    buffered and answered with a -32600 error. With ``metrics``, every message sent and
+    received is counted there too, with its size.
     """
 
     def __init__(
@@ -72,8 +77,10 @@ class StreamTransport:
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         name: str = "stream",
+        metrics: Metrics | None = None,
     ) -> None:
         self._send_stream = send_stream
+        self._metrics = metrics
         self._receive_stream = receive_stream
         self._decoder = LineDecoder(max_message_bytes)
         self._name = name
@@ -139,6 +146,8 @@ class StreamTransport:
             self._resync = False
             self._messages_sent += 1
             self._bytes_sent += len(data)
+            if self._metrics is not None:
+                self._metrics.record_message("out", len(data))
 
     async def receive(self) -> Incoming:
         """The next valid message or batch; invalid lines are answered and skipped.
@@ -203,6 +212,8 @@ class StreamTransport:
             )
             return None
         self._messages_received += 1
+        if self._metrics is not None:
+            self._metrics.record_message("in", len(event) + 1)  # the line and its newline
         return message
 
     async def _reject(self, event: LineEvent, reply: ErrorResponse) -> None:

@@ -453,6 +453,22 @@ async def test_the_request_context_is_one_object_per_request() -> None:
         current_request()
 
 
+async def test_notifications_are_counted_in_the_metrics() -> None:
+    server = Server("counted")
+
+    @server.tool()
+    async def chatty() -> str:
+        await current_request().log("info", "hello")
+        return "done"
+
+    async with open_memory_client(server) as client:
+        await client.set_logging_level("info")
+        await client.call_tool("chatty")
+    snapshot = server.metrics.statistics()
+    assert snapshot.notifications_in.get("notifications/initialized") == 1
+    assert snapshot.notifications_out.get("notifications/message") == 1
+
+
 async def test_runtime_registration_and_metrics() -> None:
     server = make_server()
     async with open_memory_client(server) as client:

@@ -23,6 +23,7 @@ from mcptrio._jsonrpc import (
     Response,
     encode,
 )
+from mcptrio._metrics import Metrics
 from mcptrio._stream_transport import (
     DEFAULT_MAX_MESSAGE_BYTES,
     StreamTransport,
@@ -336,6 +337,22 @@ async def test_statistics_count_both_directions() -> None:
         rejected_lines=1,
         oversized_lines=0,
     )
+
+
+async def test_messages_and_bytes_reach_the_server_metrics() -> None:
+    metrics = Metrics()
+    a_out, b_in = trio.testing.memory_stream_one_way_pair()
+    b_out, a_in = trio.testing.memory_stream_one_way_pair()
+    a = StreamTransport(a_out, a_in)
+    b = StreamTransport(b_out, b_in, metrics=metrics)
+    await a.send(Request(1, "ping"))
+    await b.receive()
+    await b.send(Response(1, {}))
+    await a.receive()
+    snapshot = metrics.statistics()
+    assert (snapshot.messages_in, snapshot.messages_out) == (1, 1)
+    assert snapshot.bytes_in == a.statistics().bytes_sent
+    assert snapshot.bytes_out == b.statistics().bytes_sent == a.statistics().bytes_received
 
 
 async def test_receive_only_transport_counts_but_does_not_answer() -> None:
