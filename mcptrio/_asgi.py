@@ -125,9 +125,9 @@ class AsgiExchange:
             raise ClientDisconnected("the client disconnected")
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
-    async def end_stream(self) -> None:
+    async def end_stream(self, data: bytes = b"") -> None:
         if not self._disconnected.is_set():
-            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._send({"type": "http.response.body", "body": data, "more_body": False})
 
     async def wait_disconnected(self) -> None:
         await self._disconnected.wait()

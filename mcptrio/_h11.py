@@ -6,6 +6,13 @@ is safe. Complete responses carry Content-Length; streamed ones use chunked tran
 encoding (or close-delimited bodies for HTTP/1.0 peers). While a response streams, one
 watcher task reads the socket so a client that leaves is noticed; bytes a pipelining client
 sends meanwhile are kept for the next request.
+
+Most requests have one plain shape: an HTTP/1.1 request line, well-formed headers with one
+Host, the body (if any) framed by one Content-Length, and no Expect, Upgrade or
+Transfer-Encoding. A connection reads those itself and writes their responses directly,
+which costs a fraction of the general state machine. The first request of another shape
+(or any bytes that are not plainly valid) hands the connection to h11 for good, with every
+unparsed byte, so h11 judges everything unusual exactly as before.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import contextlib
 import errno
 import logging
 import math
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
@@ -49,6 +57,95 @@ _INTERNAL_ERROR = (
     b'{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal server error"}}'
 )
 
+# The grammar h11 applies (RFC 9110/9112), for requests read without it. Heads are matched
+# as latin-1 text, so every byte is one character; classes are explicit because ``\s``
+# means more than ASCII whitespace in text patterns.
+_TOKEN = r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_FIELD_VCHAR = r"[^\x00 \t\n\r\f\v]"
+_FIELD_VALUE = rf"(?:{_FIELD_VCHAR}+(?:[ \t]+{_FIELD_VCHAR}+)*)?"
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/1\.1")
+_HEADER_LINE = re.compile(rf"({_TOKEN}):[ \t]*({_FIELD_VALUE})[ \t]*")
+_HEADER_NAME = re.compile(_TOKEN)
+_HEADER_VALUE = re.compile(_FIELD_VALUE)
+_HEAD_END = re.compile(rb"\n\r?\n")
+# Headers that make a request one h11 must read: it knows their rules and their errors.
+_H11_ONLY = frozenset({"transfer-encoding", "expect", "upgrade"})
+_CHUNKED = b"transfer-encoding: chunked\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
+class _Head:
+    """A request head read without h11."""
+
+    __slots__ = ("headers", "keep_alive", "length", "method", "size", "target")
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: Headers,
+        length: int,
+        keep_alive: bool,
+        size: int,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.length = length
+        self.keep_alive = keep_alive
+        self.size = size
+
+
+_H11 = object()
+"""What :func:`_parse_head` returns for a head only h11 should judge."""
+
+
+def _parse_head(head: str) -> _Head | object:
+    """A complete request head (its lines, without the blank line) or ``_H11``."""
+    lines = head.split("\r\n")
+    match = _REQUEST_LINE.fullmatch(lines[0])
+    if match is None:
+        return _H11
+    method, target = match.groups()
+    if method == "CONNECT":
+        return _H11
+    # The same estimate as ``_header_size`` makes of an h11 request.
+    size = len(method) + len(target) + 14
+    items: list[tuple[str, str]] = []
+    hosts = 0
+    length: int | None = None
+    keep_alive = True
+    header_line = _HEADER_LINE.fullmatch
+    for line in lines[1:]:
+        match = header_line(line)
+        if match is None:
+            return _H11
+        name, value = match.groups()
+        name = name.lower()
+        size += len(name) + len(value) + 4
+        if name == "host":
+            hosts += 1
+        elif name == "content-length":
+            if length is not None or not (value.isascii() and value.isdigit()) or len(value) > 18:
+                return _H11
+            length = int(value)
+        elif name == "connection":
+            if "close" in (token.strip() for token in value.lower().split(",")):
+                keep_alive = False
+        elif name in _H11_ONLY:
+            return _H11
+        items.append((name, value))
+    if hosts != 1:
+        return _H11
+    return _Head(
+        method.upper(),
+        target,
+        Headers.from_lower(items),
+        0 if length is None else length,
+        keep_alive,
+        size,
+    )
+
 
 class _Timeout(Exception):
     """The client made no progress within its time limit."""
@@ -56,14 +153,17 @@ class _Timeout(Exception):
 
 def split_target(target: bytes) -> tuple[str, str]:
     """The decoded path and the raw query string of a request target."""
-    raw_path, _, query = target.partition(b"?")
-    path = raw_path.decode("latin-1")
+    return _split_target(target.decode("latin-1"))
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    path, _, query = target.partition("?")
     if not path.startswith("/") and path != "*":
         # Absolute form (``http://host/path``), as sent to proxies.
         path = urlsplit(path).path or "/"
     if "%" in path:
         path = unquote(path, errors="replace")
-    return path, query.decode("latin-1")
+    return path, query
 
 
 def _header_size(request: h11.Request) -> int:
@@ -154,13 +254,19 @@ class _Server:
 
 
 class _Connection:
-    """One client connection: the h11 state machine, the socket, and who is reading it."""
+    """One client connection: its socket, who is reading it, and how requests are read.
+
+    Requests of the plain shape are read here (``h11`` stays None); the first of another
+    shape creates the h11 state machine, which reads and answers every request after it.
+    """
 
     __slots__ = (
+        "body_left",
         "client_host",
         "gone",
         "h11",
         "idle_scope",
+        "keep_alive",
         "nursery",
         "reading",
         "server",
@@ -174,10 +280,15 @@ class _Connection:
         self.server = server
         self.stream = stream
         self.client_host = client_host
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=server.max_header_bytes)
+        self.h11: h11.Connection | None = None
         self.started_at = trio.current_time()
-        # Bytes read by the disconnect watcher, not yet given to h11.
+        # Bytes read and not parsed yet (with h11: read by the disconnect watcher, not yet
+        # given to h11).
         self.stash = bytearray()
+        # Without h11: body bytes of the current request not yet taken from the client, and
+        # whether the request lets the connection carry another one.
+        self.body_left = 0
+        self.keep_alive = True
         self.reading = False
         self.gone = False
         self.wake: trio.Event | None = None
@@ -214,30 +325,49 @@ class _Connection:
             self.gone = True
         return data
 
-    def _flush_stash(self) -> bool:
+    def _flush_stash(self, h: h11.Connection) -> bool:
         if self.stash:
-            self.h11.receive_data(bytes(self.stash))
+            h.receive_data(bytes(self.stash))
             self.stash.clear()
             self._notify()
             return True
         return False
 
+    def _take(self, count: int) -> bytes:
+        """Remove and return up to ``count`` bytes from the front of the stash."""
+        stash = self.stash
+        data = bytes(stash[:count])
+        del stash[:count]
+        if self.wake is not None:
+            self._notify()  # a watcher may wait for room in the stash
+        return data
+
     async def _fill(self) -> None:
-        """Give h11 more input: what the watcher kept, one socket read, or end of file."""
-        if self._flush_stash():
+        """More input: with h11, give it what the watcher kept, one socket read, or end of file;
+        without, read into the stash (nothing at end of file: callers check ``gone``)."""
+        h = self.h11
+        if h is None:
+            if self.reading:
+                await self._changed()
+            elif self.gone:
+                await trio.lowlevel.checkpoint()
+            else:
+                self.stash += await self._recv()
+        elif self._flush_stash(h):
             await trio.lowlevel.checkpoint()
         elif self.reading:
             await self._changed()
-            self._flush_stash()
+            self._flush_stash(h)
         elif self.gone:
-            self.h11.receive_data(b"")
+            h.receive_data(b"")
             await trio.lowlevel.checkpoint()
         else:
-            self.h11.receive_data(await self._recv())
+            h.receive_data(await self._recv())
 
     async def _event(self, deadline: float, progress: float | None = None) -> Any:
         """The next h11 event; ``progress`` moves the deadline on after every read."""
         h = self.h11
+        assert h is not None
         while True:
             event = h.next_event()
             if event is not h11.NEED_DATA:
@@ -249,6 +379,19 @@ class _Connection:
             if scope.cancelled_caught:
                 raise _Timeout
 
+    async def _more_body(self) -> bool:
+        """Wait for more of the request body (without h11); False at end of file.
+
+        Each wait is bounded by the header timeout, as h11's reads of a body are.
+        """
+        if self.gone:
+            return False
+        with trio.move_on_after(self.server.header_timeout) as scope:
+            await self._fill()
+        if scope.cancelled_caught:
+            raise _Timeout
+        return bool(self.stash) or not self.gone
+
     async def wait_disconnected(self) -> None:
         """Read the socket until end of file, keeping what arrives for the request loop."""
         while not self.gone:
@@ -256,17 +399,6 @@ class _Connection:
                 await self._changed()
                 continue
             self.stash += await self._recv()
-
-    async def _watch(self, scope: trio.CancelScope) -> None:
-        with scope:
-            await self.wait_disconnected()
-
-    def watch(self) -> trio.CancelScope:
-        """Start the disconnect watcher of a streamed response; cancel the scope to stop it."""
-        scope = trio.CancelScope()
-        assert self.nursery is not None
-        self.nursery.start_soon(self._watch, scope)
-        return scope
 
     # -- output -------------------------------------------------------------------------------
 
@@ -282,21 +414,31 @@ class _Connection:
     async def _reject(self, status: int, message: str, *, head: bool = False) -> None:
         """Answer a request we could not take (bad, too large, too slow) before closing."""
         body = message.encode("utf-8")
-        headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", b"%d" % len(body)),
-            _CLOSE,
-        ]
         h = self.h11
-        try:
-            data = h.send(
-                h11.Response(status_code=status, headers=headers, reason=_REASONS[status])
+        if h is None:
+            data = b"HTTP/1.1 %d %s\r\n%s\r\n" % (
+                status,
+                _REASONS[status],
+                b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+                b"connection: close\r\n" % len(body),
             )
             if not head:
-                data += h.send(h11.Data(data=body))
-            data += h.send(h11.EndOfMessage())
-        except h11.LocalProtocolError:
-            return  # a response was already under way; closing is all that is left
+                data += body
+        else:
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"%d" % len(body)),
+                _CLOSE,
+            ]
+            try:
+                data = h.send(
+                    h11.Response(status_code=status, headers=headers, reason=_REASONS[status])
+                )
+                if not head:
+                    data += h.send(h11.Data(data=body))
+                data += h.send(h11.EndOfMessage())
+            except h11.LocalProtocolError:
+                return  # a response was already under way; closing is all that is left
         with contextlib.suppress(ClientDisconnected):
             await self.send(data)
 
@@ -324,36 +466,78 @@ class _Connection:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             first = True
-            while True:
+            while self.h11 is None:
                 try:
-                    request = await self._next_request(first)
+                    head = await self._next_head(first)
                 except _Timeout:
                     await self._reject(408, "request timeout: the request headers came too slowly")
                     await self._linger()
-                    break
-                except h11.RemoteProtocolError as exc:
-                    if not self.gone:
-                        status = exc.error_status_hint
-                        if status == 431:
-                            message = self._too_large_message()
-                        else:
-                            message = f"malformed HTTP/1.1 request: {exc}"
-                        await self._reject(status, message)
-                        await self._linger()
-                    break
-                if request is None:
+                    nursery.cancel_scope.cancel()
+                    return
+                if head is None:
+                    nursery.cancel_scope.cancel()
+                    return
+                if not isinstance(head, _Head):
+                    self._to_h11()
                     break
                 first = False
-                if _header_size(request) > self.server.max_header_bytes:
-                    # h11 only bounds headers still incomplete; one read can hold more.
+                if head.size > self.server.max_header_bytes:
                     await self._reject(431, self._too_large_message())
                     await self._linger()
-                    break
-                exchange = H11Exchange(self, request)
-                if not await self._exchange(exchange):
-                    break
-                self.h11.start_next_cycle()
+                    nursery.cancel_scope.cancel()
+                    return
+                self.body_left = head.length
+                self.keep_alive = head.keep_alive
+                exchange = H11Exchange(self, head.method, head.target, head.headers)
+                if not await self._exchange_plain(exchange):
+                    nursery.cancel_scope.cancel()
+                    return
+            await self._serve_h11(first)
             nursery.cancel_scope.cancel()
+
+    def _to_h11(self) -> None:
+        """Hand the connection to h11 from here on, with every byte not yet parsed."""
+        h = h11.Connection(h11.SERVER, max_incomplete_event_size=self.server.max_header_bytes)
+        self.h11 = h
+        self._flush_stash(h)
+
+    async def _serve_h11(self, first: bool) -> None:
+        h = self.h11
+        assert h is not None
+        while True:
+            try:
+                request = await self._next_request(h, first)
+            except _Timeout:
+                await self._reject(408, "request timeout: the request headers came too slowly")
+                await self._linger()
+                return
+            except h11.RemoteProtocolError as exc:
+                if not self.gone:
+                    status = exc.error_status_hint
+                    if status == 431:
+                        message = self._too_large_message()
+                    else:
+                        message = f"malformed HTTP/1.1 request: {exc}"
+                    await self._reject(status, message)
+                    await self._linger()
+                return
+            if request is None:
+                return
+            first = False
+            if _header_size(request) > self.server.max_header_bytes:
+                # h11 only bounds headers still incomplete; one read can hold more.
+                await self._reject(431, self._too_large_message())
+                await self._linger()
+                return
+            exchange = H11Exchange(
+                self,
+                request.method.decode("ascii").upper(),
+                request.target.decode("latin-1"),
+                Headers.from_raw(request.headers.raw_items()),
+            )
+            if not await self._exchange(exchange, h):
+                return
+            h.start_next_cycle()
 
     def _too_large_message(self) -> str:
         return (
@@ -361,10 +545,63 @@ class _Connection:
             f"{self.server.max_header_bytes} bytes"
         )
 
-    async def _next_request(self, first: bool) -> h11.Request | None:
-        h = self.h11
+    async def _idle_wait(self, deadline: float) -> bool:
+        """Wait for the next request to start arriving; False if it did not by ``deadline``."""
+        with trio.CancelScope(deadline=deadline) as idle:
+            self.idle_scope = idle
+            try:
+                await self._fill()
+            finally:
+                self.idle_scope = None
+        return not idle.cancelled_caught
+
+    async def _next_head(self, first: bool) -> _Head | object | None:
+        """The next request's head read without h11, ``_H11`` for one that needs h11, or
+        None once the connection should close."""
         server = self.server
-        self._flush_stash()
+        stash = self.stash
+        deadline: float | None = None
+        # Bytes already searched for the blank line (a head that trickles in is not
+        # searched again from the start on every read).
+        searched = 0
+        while True:
+            if stash:
+                end = _HEAD_END.search(stash, searched)
+                if end is not None:
+                    start = end.start()
+                    if end.end() - start != 3 or start == 0 or stash[start - 1] != 13:
+                        return _H11  # bare LF line ends: h11's to judge
+                    head = _parse_head(stash[: start - 1].decode("latin-1"))
+                    if isinstance(head, _Head):
+                        del stash[: end.end()]
+                        if self.wake is not None:
+                            self._notify()
+                    return head
+                if len(stash) > server.max_header_bytes or stash[0] < 0x21:
+                    return _H11  # h11 refuses these before the head is complete
+                searched = max(0, len(stash) - 2)
+                if self.gone:
+                    return None  # the client left half-way through a head
+                if deadline is None:
+                    deadline = trio.current_time() + server.header_timeout
+                with trio.move_on_at(deadline) as scope:
+                    await self._fill()
+                if scope.cancelled_caught:
+                    raise _Timeout
+                continue
+            # Idle: nothing of the next request has arrived yet.
+            if self.gone or server.shutting_down:
+                return None
+            if first:
+                deadline = self.started_at + server.header_timeout
+                if not await self._idle_wait(deadline):
+                    return None
+            elif not await self._idle_wait(trio.current_time() + server.keep_alive_timeout):
+                return None
+
+    async def _next_request(self, h: h11.Connection, first: bool) -> h11.Request | None:
+        server = self.server
+        self._flush_stash(h)
         event = h.next_event()
         if event is h11.NEED_DATA:
             deadline = None
@@ -377,13 +614,7 @@ class _Connection:
                     idle_deadline = deadline
                 else:
                     idle_deadline = trio.current_time() + server.keep_alive_timeout
-                with trio.CancelScope(deadline=idle_deadline) as idle:
-                    self.idle_scope = idle
-                    try:
-                        await self._fill()
-                    finally:
-                        self.idle_scope = None
-                if idle.cancelled_caught:
+                if not await self._idle_wait(idle_deadline):
                     return None
             if deadline is None:
                 deadline = trio.current_time() + server.header_timeout
@@ -392,8 +623,8 @@ class _Connection:
             return event
         return None  # ConnectionClosed
 
-    async def _exchange(self, ex: H11Exchange) -> bool:
-        """Run the handler on one exchange; True if the connection can take another request."""
+    async def _run_handler(self, ex: H11Exchange) -> bool:
+        """Run the handler; False if the connection must end at once."""
         try:
             await self.server.handler(ex)
         except ClientDisconnected:
@@ -402,9 +633,10 @@ class _Connection:
             log.exception("unhandled error serving %s %s", ex.method, ex.path)
             if ex._streaming and not ex._ended:
                 return False  # end abruptly: a clean end would pass off a truncated stream
-        finally:
-            if ex._watcher is not None:
-                ex._watcher.cancel()
+        return True
+
+    async def _finish_response(self, ex: H11Exchange) -> bool:
+        """Complete what the handler left unanswered; False if the connection must end."""
         if self.gone:
             return False
         try:
@@ -419,7 +651,59 @@ class _Connection:
                 await ex.end_stream()
         except ClientDisconnected:
             return False
-        h = self.h11
+        return True
+
+    async def _exchange_plain(self, ex: H11Exchange) -> bool:
+        """:meth:`_exchange` for a request read without h11."""
+        if not await self._run_handler(ex) or not await self._finish_response(ex):
+            return False
+        if not ex._complete:
+            return False  # the handler failed half-way through its response
+        left = self.body_left
+        if left:
+            # Whatever of the body is already here.
+            dropped = min(len(self.stash), left)
+            del self.stash[:dropped]
+            if self.wake is not None:
+                self._notify()
+            left -= dropped
+            self.body_left = left
+        if left:
+            if ex._too_large:
+                if not await self._drain_plain(math.inf):
+                    await self._linger()
+                return False
+            if ex._close or not await self._drain_plain(self.server.max_body):
+                await self._linger()
+                return False
+        return not ex._close and not self.server.shutting_down
+
+    async def _drain_plain(self, budget: float) -> bool:
+        """Read and drop the rest of a request body; True once it has all arrived."""
+        with trio.move_on_after(_DRAIN_SECONDS):
+            while self.body_left:
+                if not self.stash:
+                    try:
+                        if not await self._more_body():
+                            return False
+                    except _Timeout:
+                        return False
+                    continue
+                dropped = min(len(self.stash), self.body_left)
+                del self.stash[:dropped]
+                if self.wake is not None:
+                    self._notify()
+                self.body_left -= dropped
+                budget -= dropped
+                if budget < 0:
+                    return False
+            return True
+        return False
+
+    async def _exchange(self, ex: H11Exchange, h: h11.Connection) -> bool:
+        """Run the handler on one exchange; True if the connection can take another request."""
+        if not await self._run_handler(ex) or not await self._finish_response(ex):
+            return False
         if h.our_state is not h11.DONE and h.our_state is not h11.MUST_CLOSE:
             return False  # the handler failed half-way through its response
         try:
@@ -460,10 +744,12 @@ class _Connection:
 
 
 class H11Exchange:
-    """One HTTP/1.1 request on an h11 connection, as an :class:`HttpExchange`."""
+    """One HTTP/1.1 request on a connection, as an :class:`HttpExchange`."""
 
     __slots__ = (
         "_body",
+        "_close",
+        "_complete",
         "_conn",
         "_ended",
         "_expect_refused",
@@ -477,15 +763,13 @@ class H11Exchange:
         "_started",
         "_streaming",
         "_too_large",
-        "_watcher",
     )
 
-    def __init__(self, conn: _Connection, request: h11.Request) -> None:
+    def __init__(self, conn: _Connection, method: str, target: str, headers: Headers) -> None:
         self._conn = conn
-        method = request.method.decode("ascii").upper()
         self._method = method
-        self._path, self._query = split_target(request.target)
-        self._headers = Headers.from_raw(request.headers.raw_items())
+        self._path, self._query = _split_target(target)
+        self._headers = headers
         self._body: bytes | None = None
         self._too_large = False
         self._started = False
@@ -494,8 +778,10 @@ class H11Exchange:
         self._no_body = method == "HEAD"
         self._expect_refused = False
         self._failed: tuple[int, str] | None = None
-        self._watcher: trio.CancelScope | None = None
         self._pending_head: bytes | None = None
+        # Without h11: the response is all written out / the connection closes after it.
+        self._complete = False
+        self._close = False
 
     @property
     def method(self) -> str:
@@ -536,6 +822,41 @@ class H11Exchange:
             self._too_large = True
             raise BodyTooLarge(cap)
         h = conn.h11
+        if h is None:
+            body = await self._read_plain_body()
+        else:
+            body = await self._read_h11_body(h, cap)
+        self._body = body
+        return body
+
+    async def _read_plain_body(self) -> bytes:
+        conn = self._conn
+        left = conn.body_left
+        if len(conn.stash) >= left:
+            # The usual case: the body came with the head.
+            conn.body_left = 0
+            return conn._take(left)
+        parts: list[bytes] = []
+        while left:
+            if not conn.stash:
+                try:
+                    more = await conn._more_body()
+                except _Timeout:
+                    self._failed = (408, "request timeout: the request body came too slowly")
+                    raise ClientDisconnected(
+                        "the client stopped sending its request body"
+                    ) from None
+                if not more:
+                    raise ClientDisconnected("the client disconnected before sending its body")
+                continue
+            part = conn._take(left)
+            left -= len(part)
+            conn.body_left = left
+            parts.append(part)
+        return b"".join(parts)
+
+    async def _read_h11_body(self, h: h11.Connection, cap: int) -> bytes:
+        conn = self._conn
         if h.they_are_waiting_for_100_continue:
             await conn.send(h.send(h11.InformationalResponse(status_code=100, headers=[])))
         parts: list[bytes] = []
@@ -560,9 +881,7 @@ class H11Exchange:
                 break
             else:
                 raise ClientDisconnected("the client disconnected before sending its body")
-        body = parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
-        self._body = body
-        return body
+        return parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
 
     def _head(self, status: int, headers: Sequence[tuple[str, str]], length: int | None) -> bytes:
         if self._started:
@@ -570,6 +889,8 @@ class H11Exchange:
         self._started = True
         conn = self._conn
         h = conn.h11
+        if h is None:
+            return self._plain_head(status, headers, length)
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if status in _NO_BODY_STATUS:
             self._no_body = True
@@ -586,13 +907,52 @@ class H11Exchange:
             h11.Response(status_code=status, headers=raw, reason=_REASONS.get(status, b""))
         )
 
+    def _plain_head(
+        self, status: int, headers: Sequence[tuple[str, str]], length: int | None
+    ) -> bytes:
+        """The response head, written as h11 would write it for this request."""
+        conn = self._conn
+        close = not conn.keep_alive or self._too_large or conn.server.shutting_down
+        said_close = False
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
+        for name, value in headers:
+            if _HEADER_NAME.fullmatch(name) is None:
+                raise h11.LocalProtocolError(f"Illegal header name {name!r}")
+            if _HEADER_VALUE.fullmatch(value) is None:
+                raise h11.LocalProtocolError(f"Illegal header value {value!r}")
+            lower = name.lower()
+            if lower == "content-length" or lower == "transfer-encoding":
+                continue  # the framing is ours to choose, as with h11
+            if lower == "connection" and "close" in (
+                token.strip() for token in value.lower().split(",")
+            ):
+                close = said_close = True
+            lines.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
+        if status in _NO_BODY_STATUS:
+            self._no_body = True
+        elif length is not None:
+            lines.append(b"content-length: %d\r\n" % length)
+        else:
+            lines.append(_CHUNKED)
+        if close and not said_close:
+            lines.append(b"connection: close\r\n")
+        lines.append(b"\r\n")
+        self._close = close
+        return b"".join(lines)
+
     async def respond(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
-        h = self._conn.h11
+        conn = self._conn
+        h = conn.h11
         data = self._head(status, headers, len(body))
-        if body and not self._no_body:
-            data += h.send(h11.Data(data=body))
-        data += h.send(h11.EndOfMessage())
-        await self._conn.send(data)
+        if h is None:
+            if body and not self._no_body:
+                data += body
+            self._complete = True
+        else:
+            if body and not self._no_body:
+                data += h.send(h11.Data(data=body))
+            data += h.send(h11.EndOfMessage())
+        await conn.send(data)
 
     async def start_stream(self, status: int, headers: Sequence[tuple[str, str]]) -> None:
         # The head goes out with the first chunk (one write instead of two), and no
@@ -610,26 +970,39 @@ class H11Exchange:
             raise RuntimeError("send_chunk needs an open stream: call start_stream first")
         head, self._pending_head = self._pending_head, None
         if data and not self._no_body:
-            payload = conn.h11.send(h11.Data(data=data))
+            h = conn.h11
+            if h is None:
+                payload = b"%x\r\n%s\r\n" % (len(data), data)
+            else:
+                payload = h.send(h11.Data(data=data))
             await conn.send(payload if head is None else head + payload)
         elif head is not None:
             await conn.send(head)
         else:
             await trio.lowlevel.checkpoint()
 
-    async def end_stream(self) -> None:
+    async def end_stream(self, data: bytes = b"") -> None:
         if not self._streaming or self._ended:
             await trio.lowlevel.checkpoint()
             return
         self._ended = True
-        if self._watcher is not None:
-            self._watcher.cancel()
         conn = self._conn
         if conn.gone:
             await trio.lowlevel.checkpoint()
             return
         head, self._pending_head = self._pending_head, None
-        end = conn.h11.send(h11.EndOfMessage())
+        h = conn.h11
+        if h is None:
+            if self._no_body:
+                end = b""
+            elif data:
+                end = b"%x\r\n%s\r\n%s" % (len(data), data, _LAST_CHUNK)
+            else:
+                end = _LAST_CHUNK
+            self._complete = True
+        else:
+            end = h.send(h11.Data(data=data)) if data and not self._no_body else b""
+            end += h.send(h11.EndOfMessage())
         with contextlib.suppress(ClientDisconnected):
             await conn.send(end if head is None else head + end)
 

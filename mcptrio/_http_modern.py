@@ -12,7 +12,7 @@ import orjson
 import trio
 
 from ._errors import HeaderMismatch, InvalidParams, MCPError
-from ._http_types import Headers, HttpExchange
+from ._http_types import ClientDisconnected, Headers, HttpExchange
 from ._jsonrpc import ErrorResponse, Message, RequestId, Response
 from ._peer import ProgressCallback
 from ._sse import encode_comment, encode_event
@@ -169,16 +169,21 @@ class ModernResponder:
         self._sse = sse
         self._keepalive = keepalive
         self._started = False
+        self._closed = False
         self._lock = trio.Lock()
         self._last_send = trio.current_time()
+        self._keepalive_scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         """Where the keep-alive task runs once the stream starts (most answers never stream)."""
+        self.cancel_scope: trio.CancelScope | None = None
+        """The request's scope: cancelled when a keep-alive finds the client gone."""
 
     async def _start(self) -> None:
         if not self._started:
             self._started = True
-            if self.nursery is not None:
-                self.nursery.start_soon(self.keep_alive)
+            if self.nursery is not None and not self._closed:
+                self._keepalive_scope = trio.CancelScope()
+                self.nursery.start_soon(self._run_keep_alive, self._keepalive_scope)
             await self._ex.start_stream(
                 200,
                 [
@@ -194,6 +199,20 @@ class ModernResponder:
             await self._ex.send_chunk(encode_event(orjson.dumps(message.to_dict())))
             self._last_send = trio.current_time()
 
+    async def _run_keep_alive(self, scope: trio.CancelScope) -> None:
+        with scope:
+            try:
+                await self.keep_alive()
+            except ClientDisconnected:
+                if self.cancel_scope is not None:
+                    self.cancel_scope.cancel()
+
+    def close(self) -> None:
+        """The exchange is over: no more keep-alives."""
+        self._closed = True
+        if self._keepalive_scope is not None:
+            self._keepalive_scope.cancel()
+
     async def keep_alive(self) -> None:
         """Send ``:`` comments while the stream is idle (run in a task; long listens)."""
         while True:
@@ -201,6 +220,8 @@ class ModernResponder:
             if trio.current_time() - self._last_send < self._keepalive:
                 continue
             async with self._lock:
+                if self._closed:
+                    return
                 await self._start()
                 await self._ex.send_chunk(encode_comment())
                 self._last_send = trio.current_time()
@@ -230,12 +251,17 @@ class ModernResponder:
         """Servers send no requests in 2026-07-28 (MRTR replaces them)."""
         raise MCPError(f"a 2026-07-28 server cannot send {method!r}; ask for input with MRTR")
 
+    async def _end_with(self, message: Message) -> None:
+        # The last event and the end of the stream go out in one write.
+        async with self._lock:
+            self._closed = True
+            await self._ex.end_stream(encode_event(orjson.dumps(message.to_dict())))
+
     async def finish(self, request_id: RequestId, result: dict[str, Any]) -> None:
         """Send the response and end the exchange."""
         response = Response(request_id, result)
         if self._started:
-            await self._send_event(response)
-            await self._ex.end_stream()
+            await self._end_with(response)
             return
         await self._ex.respond(
             200, [("content-type", "application/json")], orjson.dumps(response.to_dict())
@@ -245,8 +271,7 @@ class ModernResponder:
         """Send an error response: its own HTTP status unless the stream already started."""
         error = ErrorResponse(request_id, exc.code, exc.message, exc.data)
         if self._started:
-            await self._send_event(error)
-            await self._ex.end_stream()
+            await self._end_with(error)
             return
         await self._ex.respond(
             status_for_error(exc.code),

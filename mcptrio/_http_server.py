@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,11 +62,17 @@ _WATCH_AFTER = 0.02
 """Seconds a 2026-07-28 request runs before its connection is watched for a disconnect."""
 _VERDICT_MEMO = 256
 """Distinct Host/Origin combinations whose verdict is remembered."""
+_SPILL_WAIT = 1.0
+"""Seconds a JSON answer waits for the messages about its request on the GET stream to be
+written first (a stalled GET stream must not hold answers back for long)."""
 _PRIMING_WAIT = 0.05
 """Seconds the priming event waits to share a write with the first message (under load a
 short wait expires often and costs a timer plus a write per request)."""
 _JSON = "application/json"
 _SSE = "text/event-stream"
+_JSON_HEADERS = (("content-type", _JSON),)
+_CALLS = (Request, Notification)
+_ANSWERS = (Response, ErrorResponse)
 _SSE_HEADERS = (
     ("content-type", _SSE),
     ("cache-control", "no-cache"),
@@ -81,6 +88,24 @@ class HttpServerInfo:
     """The MCP endpoint URL, e.g. ``http://127.0.0.1:8000/mcp``."""
     endpoint: HttpEndpoint
     """The endpoint, for statistics."""
+
+
+class _Watch:
+    """A 2026-07-28 request whose client is to be watched once it runs past ``due``."""
+
+    __slots__ = ("due", "ex", "scope", "watcher")
+
+    def __init__(self, ex: HttpExchange, scope: trio.CancelScope, due: float) -> None:
+        self.ex: HttpExchange | None = ex
+        self.scope = scope
+        self.due = due
+        self.watcher: trio.CancelScope | None = None
+
+    def finish(self) -> None:
+        """The request is over: no watch from now on."""
+        self.ex = None
+        if self.watcher is not None:
+            self.watcher.cancel()
 
 
 class _LiveSession:
@@ -100,6 +125,19 @@ def _accepts(header: str | None, *wanted: str) -> bool:
     """True if the Accept header admits every media type in ``wanted``."""
     if not header:
         return False
+    # Clients send the same few Accept headers on every request: the verdict is remembered
+    # (bounded against hostile variety).
+    key = (header, wanted)
+    verdict = _ACCEPT_MEMO.get(key)
+    if verdict is None:
+        verdict = _parse_accepts(header, wanted)
+        if len(_ACCEPT_MEMO) >= _VERDICT_MEMO:
+            _ACCEPT_MEMO.clear()
+        _ACCEPT_MEMO[key] = verdict
+    return verdict
+
+
+def _parse_accepts(header: str, wanted: tuple[str, ...]) -> bool:
     offered = set()
     for part in header.split(","):
         media = part.split(";", 1)[0].strip().lower()
@@ -110,6 +148,9 @@ def _accepts(header: str | None, *wanted: str) -> bool:
         if media not in offered and "*/*" not in offered and f"{major}/*" not in offered:
             return False
     return True
+
+
+_ACCEPT_MEMO: dict[tuple[str, tuple[str, ...]], bool] = {}
 
 
 def _json_body(message: dict[str, Any] | list[dict[str, Any]]) -> bytes:
@@ -150,6 +191,9 @@ class HttpEndpoint:
             trust_forwarded_from=cfg.trust_forwarded_from,
         )
         self._live: dict[str, _LiveSession] = {}
+        # 2026-07-28 requests in the order they started, for the disconnect watchdog.
+        self._watches: deque[_Watch] = deque()
+        self._watches_added = trio.Event()
         self._host_verdicts: dict[tuple[str | None, ...], str | None] = {}
         self._nursery: trio.Nursery | None = None
         self._shutting_down = trio.Event()
@@ -167,6 +211,7 @@ class HttpEndpoint:
             self._nursery = nursery
             await nursery.start(self.sessions.serve)
             await nursery.start(self.server.serve_background)
+            nursery.start_soon(self._watchdog)
             self._ready = True
             task_status.started()
             try:
@@ -348,9 +393,10 @@ class HttpEndpoint:
         await self._close_live(record.id)
 
     async def _session(self, ex: HttpExchange, session_id: str) -> _LiveSession | None:
-        """The live session for ``session_id``, or None after answering 404."""
+        """The live session for ``session_id`` (noting the request on it), or None after
+        answering 404."""
         try:
-            await self.sessions.get(session_id)
+            await self.sessions.use(session_id)
         except SessionNotFound:
             await self._error(
                 ex,
@@ -372,13 +418,14 @@ class HttpEndpoint:
                 "Session not found on this server; send a new initialize request",
             )
             return None
-        self.sessions.touch(session_id)
         return live
 
     # -- POST ---------------------------------------------------------------------------------
 
     async def _read_messages(self, ex: HttpExchange) -> Incoming | None:
-        content_type = (ex.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        content_type = ex.headers.get("content-type") or ""
+        if content_type != _JSON:
+            content_type = content_type.split(";", 1)[0].strip().lower()
         if content_type != _JSON:
             await self._error(
                 ex,
@@ -432,17 +479,18 @@ class HttpEndpoint:
                 extra=[("retry-after", "1")],
             )
             return
-        session_id = ex.headers.get("mcp-session-id")
-        if isinstance(incoming, Request | Notification) and is_modern_http_request(
-            incoming.method, incoming.params, ex.headers.get("mcp-protocol-version")
+        headers = ex.headers
+        session_id = headers.get("mcp-session-id")
+        if isinstance(incoming, _CALLS) and is_modern_http_request(
+            incoming.method, incoming.params, headers.get("mcp-protocol-version")
         ):
             await self._modern_post(ex, incoming)
             return
-        messages = incoming if isinstance(incoming, list) else [incoming]
-        if any(isinstance(m, Request) and m.method == "initialize" for m in messages):
-            if isinstance(incoming, list):
+        if isinstance(incoming, list):
+            if any(isinstance(m, Request) and m.method == "initialize" for m in incoming):
                 await self._error(ex, 400, -32600, "initialize must not be part of a batch")
                 return
+        elif isinstance(incoming, Request) and incoming.method == "initialize":
             if session_id is not None:
                 await self._error(
                     ex,
@@ -452,7 +500,6 @@ class HttpEndpoint:
                     " send it without the header",
                 )
                 return
-            assert isinstance(incoming, Request)
             await self._initialize(ex, incoming)
             return
         if session_id is None:
@@ -503,22 +550,52 @@ class HttpEndpoint:
             return
         metrics = self.server.metrics
         start = trio.current_time()
+        self._in_flight += 1
+        metrics.increment_in_flight()
+        # Closing the response stream is how a 2026-07-28 client cancels.
+        scope = trio.CancelScope()
+        responder.cancel_scope = scope
+        try:
+            if self._nursery is not None:
+                watch = self._watch_for_disconnect(ex, scope, start)
+                # A streamed answer's keep-alives run there too.
+                responder.nursery = self._nursery
+                try:
+                    await self._run_modern(message, responder, scope, start)
+                finally:
+                    watch.finish()
+            else:
+                # Not under :meth:`run` (an ASGI server without lifespan): the request
+                # keeps its own watcher.
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._cancel_when_gone, scope, ex)
+                    responder.nursery = nursery
+                    await self._run_modern(message, responder, scope, start)
+                    nursery.cancel_scope.cancel()
+        finally:
+            responder.close()
+            self._in_flight -= 1
+            metrics.decrement_in_flight()
+
+    async def _run_modern(
+        self,
+        message: Request,
+        responder: ModernResponder,
+        scope: trio.CancelScope,
+        start: float,
+    ) -> None:
+        """Serve and answer a 2026-07-28 request under ``scope``, and count it."""
         outcome: Outcome = "ok"
         code: int | None = None
         answered = False
-        self._in_flight += 1
-        metrics.increment_in_flight()
         try:
-            async with trio.open_nursery() as nursery:
-                # Closing the response stream is how a 2026-07-28 client cancels.
-                nursery.start_soon(self._cancel_when_gone, nursery.cancel_scope, ex)
-                responder.nursery = nursery
+            with scope:
                 try:
                     result = await serve_modern(
                         self.server,
                         message,
                         responder,
-                        cancel_scope=nursery.cancel_scope,
+                        cancel_scope=scope,
                         stopping=self._shutting_down,
                     )
                 except MCPError as exc:
@@ -536,13 +613,10 @@ class HttpEndpoint:
                 else:
                     await responder.finish(message.id, result)
                     answered = True
-                nursery.cancel_scope.cancel()
             if not answered:
                 outcome = "cancelled"
         finally:
-            self._in_flight -= 1
-            metrics.decrement_in_flight()
-            metrics.record_request(
+            self.server.metrics.record_request(
                 message.method if is_known(message.method) else "other",
                 duration=trio.current_time() - start,
                 outcome=outcome,
@@ -550,11 +624,50 @@ class HttpEndpoint:
             )
 
     async def _cancel_when_gone(self, scope: trio.CancelScope, ex: HttpExchange) -> None:
-        # Watching the socket costs system calls; most requests are answered before a
-        # short timer fires, so only slower ones pay for the watch.
         await trio.sleep(_WATCH_AFTER)
         await ex.wait_disconnected()
         scope.cancel()
+
+    def _watch_for_disconnect(
+        self, ex: HttpExchange, scope: trio.CancelScope, now: float
+    ) -> _Watch:
+        """Cancel ``scope`` if the client leaves while the request is still running.
+
+        Watching the socket costs system calls and a task; most requests are answered
+        before a short timer fires, so only slower ones pay for the watch. One task (the
+        watchdog) keeps that timer for every request.
+        """
+        watch = _Watch(ex, scope, now + _WATCH_AFTER)
+        queue = self._watches
+        queue.append(watch)
+        if len(queue) == 1:
+            self._watches_added.set()
+        return watch
+
+    async def _watchdog(self) -> None:
+        """Start a disconnect watcher for each request still running when its time comes."""
+        queue = self._watches
+        while True:
+            if not queue:
+                self._watches_added = trio.Event()
+                await self._watches_added.wait()
+                continue
+            await trio.sleep_until(queue[0].due)
+            now = trio.current_time()
+            while queue and queue[0].due <= now:
+                watch = queue.popleft()
+                if watch.ex is not None and self._nursery is not None:
+                    watch.watcher = trio.CancelScope()
+                    self._nursery.start_soon(self._watch_one, watch, watch.ex, watch.watcher)
+
+    async def _watch_one(self, watch: _Watch, ex: HttpExchange, watcher: trio.CancelScope) -> None:
+        with watcher:
+            try:
+                await ex.wait_disconnected()
+            except Exception:
+                log.exception("watching a client for a disconnect failed")
+                return
+            watch.scope.cancel()
 
     async def _check_version(self, ex: HttpExchange, live: _LiveSession) -> bool:
         version = ex.headers.get("mcp-protocol-version")
@@ -611,6 +724,9 @@ class HttpEndpoint:
                 extra=[("retry-after", "1"), *extra],
             )
             return
+        if self.config.json_response and live.handler is not None:
+            await self._answer_inline(ex, live, live.handler, request, extra)
+            return
         sse = not self.config.json_response
         stream = live.transport.open_request_stream(request.id, resumable=sse)
         receive = stream.attach()
@@ -626,22 +742,57 @@ class HttpEndpoint:
                     # Stored before the request runs, so it precedes every answer; it
                     # gives the client an id to resume from even if nothing else arrives.
                     priming = await self.events.append(stream.id, None)
-            if sse:
                 await live.transport.deliver(request)
                 await self._stream_response(ex, live, stream, receive, priming, extra=extra)
             else:
-                # Nothing else goes on a JSON answer, so the request can run right here
-                # in the POST's task; its reply lands in the stream's buffer.
-                if live.handler is not None:
-                    await live.handler.peer.serve_inline(request)
-                else:
-                    await live.transport.deliver(request)
+                await live.transport.deliver(request)
                 await self._json_response(ex, live, stream, receive, extra=extra)
         finally:
             self._in_flight -= 1
             stream.detach(receive)
             if stream.finished or not sse:
                 live.transport.forget(stream)
+
+    async def _answer_inline(
+        self,
+        ex: HttpExchange,
+        live: _LiveSession,
+        handler: ServerSession,
+        request: Request,
+        extra: Sequence[tuple[str, str]],
+    ) -> None:
+        """A JSON answer: the request runs right here in the POST's task.
+
+        Nothing else goes on a JSON answer, so no writer waits on a channel: the stream
+        holds the response, which is there once the request returns. No watcher tasks
+        either (this is the hot path): a legacy disconnect is not a cancellation.
+        """
+        transport = live.transport
+        stream = transport.open_request_stream(request.id, resumable=False)
+        stream.hold()
+        self._in_flight += 1
+        try:
+            await handler.peer.serve_inline(request)
+        finally:
+            self._in_flight -= 1
+            stream.detach()
+            transport.forget(stream)
+        if stream.spilled:
+            # Progress and other messages about this request went out on the GET stream;
+            # a client stops listening for them once it has the answer.
+            with trio.move_on_after(_SPILL_WAIT):
+                await transport.standalone.written_through(stream.spilled)
+        answer = stream.reply
+        if answer is None:
+            if stream.abandoned:
+                # Cancelled by the client: no answer, as the spec asks; just end the POST.
+                await ex.respond(202, [], b"")
+                return
+            answer = error_response(
+                request.id, MCPError("the session ended before the request was answered")
+            )
+        headers = [("content-type", _JSON), *extra] if extra else _JSON_HEADERS
+        await ex.respond(200, headers, _json_body(answer.to_dict()))
 
     async def _json_response(
         self,
@@ -652,9 +803,10 @@ class HttpEndpoint:
         *,
         extra: Sequence[tuple[str, str]],
     ) -> None:
-        # No watcher tasks here (this is the hot path): a legacy disconnect is not a
-        # cancellation, so the answer is awaited either way, and the stream's channel
-        # closes when the session ends or the request is cancelled.
+        # The request runs in the session's peer (it had no handler yet): wait for its
+        # answer. A legacy disconnect is not a cancellation, so the answer is awaited
+        # either way, and the stream's channel closes when the session ends or the
+        # request is cancelled.
         answer: Message | None = None
         try:
             async for _event_id, message in receive:
@@ -725,10 +877,16 @@ class HttpEndpoint:
         """
         self._open_streams += 1
         try:
-            await self._write_events(ex, stream, receive, skip_through, first)
-            with trio.CancelScope(shield=True) as scope:
-                scope.relative_deadline = 1.0
-                await ex.end_stream()
+            last = await self._write_events(ex, stream, receive, skip_through, first)
+            if last is not None:
+                # The response and the end of the stream share one write, made like every
+                # write of an event before it.
+                await ex.end_stream(last)
+                stream.wrote()
+            else:
+                with trio.CancelScope(shield=True) as scope:
+                    scope.relative_deadline = 1.0
+                    await ex.end_stream()
         finally:
             self._open_streams -= 1
 
@@ -739,7 +897,9 @@ class HttpEndpoint:
         receive: trio.MemoryReceiveChannel[Delivery],
         skip_through: int | None,
         first: bytes | None = None,
-    ) -> None:
+    ) -> bytes | None:
+        """Write events until the stream's response (returned unwritten, to end the stream
+        with) or the end of its channel (None)."""
         keepalive = self.config.keepalive_interval
         # ``first`` (the priming event) rides with the first message when that comes at
         # once, saving a write; otherwise it goes out alone after a moment.
@@ -751,7 +911,7 @@ class HttpEndpoint:
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     if pending is not None:
                         await ex.send_chunk(pending)
-                    return
+                    return None
             if idle.cancelled_caught:
                 await ex.send_chunk(pending if pending is not None else encode_comment())
                 pending = None
@@ -759,17 +919,19 @@ class HttpEndpoint:
             if skip_through is not None and event_id is not None:
                 parsed = parse_event_id(event_id)
                 if parsed is not None and parsed[1] <= skip_through:
+                    stream.wrote()
                     continue
             chunk = encode_event(orjson.dumps(message.to_dict()), id=event_id)
             if pending is not None:
                 chunk, pending = pending + chunk, None
-            await ex.send_chunk(chunk)
             if (
                 stream.request_id is not None
-                and isinstance(message, Response | ErrorResponse)
+                and isinstance(message, _ANSWERS)
                 and message.id == stream.request_id
             ):
-                return
+                return chunk
+            await ex.send_chunk(chunk)
+            stream.wrote()
 
     async def _post_batch(
         self, ex: HttpExchange, live: _LiveSession, batch: list[Message | InvalidMessage]
@@ -951,6 +1113,7 @@ class HttpEndpoint:
                         await ex.send_chunk(
                             encode_event(orjson.dumps(message.to_dict()), event="message")
                         )
+                        standalone.wrote()
                     nursery.cancel_scope.cancel()
             finally:
                 self._open_streams -= 1

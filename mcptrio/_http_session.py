@@ -9,6 +9,7 @@ its connection resumes with ``Last-Event-ID`` and misses nothing.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from typing import Any
 
@@ -23,9 +24,28 @@ __all__ = ["HttpSessionTransport", "SessionStream"]
 Delivery = tuple[str | None, Message]
 """(event id, message); the id is None on streams that are not resumable."""
 
+_ANSWERS = (Response, ErrorResponse)
+
 
 class SessionStream:
     """One outgoing stream: the SSE or JSON response of a POST, or the standalone stream."""
+
+    __slots__ = (
+        "_buffer",
+        "_consumer",
+        "_consumer_receive",
+        "_holding",
+        "_written_event",
+        "abandoned",
+        "finished",
+        "id",
+        "pushed",
+        "reply",
+        "request_id",
+        "resumable",
+        "spilled",
+        "written",
+    )
 
     def __init__(
         self, stream_id: str, request_id: RequestId | None, *, resumable: bool, buffer: int
@@ -36,25 +56,46 @@ class SessionStream:
         self._buffer = buffer
         self._consumer: trio.MemorySendChannel[Delivery] | None = None
         self._consumer_receive: trio.MemoryReceiveChannel[Delivery] | None = None
+        self._holding = False
+        self.reply: Message | None = None
+        """The response to ``request_id``, kept here while the stream is held (:meth:`hold`)."""
         self.finished = False
         """True once the response to ``request_id`` went out on this stream."""
-        self.finished_event = trio.Event()
         self.abandoned = False
         """True once the request was cancelled: it will never be answered."""
+        self.pushed = 0
+        """Messages handed to writers so far."""
+        self.written = 0
+        """Messages writers reported written (:meth:`wrote`) so far."""
+        self._written_event: trio.Event | None = None
+        self.spilled = 0
+        """For a held stream: how far the standalone stream must be written before the
+        response, because messages about this request went there (0: none did)."""
 
     @property
     def attached(self) -> bool:
         """True while a writer is streaming this to a client."""
-        return self._consumer is not None
+        return self._consumer is not None or self._holding
 
     def attach(self) -> trio.MemoryReceiveChannel[Delivery]:
         """Start receiving this stream's messages (one writer at a time)."""
-        if self._consumer is not None:
+        if self.attached:
             raise RuntimeError(f"stream {self.id} already has a writer")
         send, receive = trio.open_memory_channel[Delivery](self._buffer)
         self._consumer = send
         self._consumer_receive = receive
         return receive
+
+    def hold(self) -> None:
+        """Keep the response in :attr:`reply` instead of handing it over a channel.
+
+        For a writer that produces the response in its own task (a JSON answer served
+        inline): the response is there once the request returns, so no hand-over between
+        tasks is needed. Only the response is kept; a held stream takes nothing else.
+        """
+        if self.attached:
+            raise RuntimeError(f"stream {self.id} already has a writer")
+        self._holding = True
 
     def detach(self, receive: trio.MemoryReceiveChannel[Delivery] | None = None) -> None:
         """The writer went away: further messages are only stored (if resumable).
@@ -64,25 +105,50 @@ class SessionStream:
         """
         if receive is not None and receive is not self._consumer_receive:
             return
+        self._holding = False
         consumer, self._consumer = self._consumer, None
         self._consumer_receive = None
         if consumer is not None:
             consumer.close()
+        self._wake_written()
+
+    def wrote(self) -> None:
+        """The writer wrote one more message (or skipped it) to its client."""
+        self.written += 1
+        self._wake_written()
+
+    def _wake_written(self) -> None:
+        event = self._written_event
+        if event is not None:
+            self._written_event = None
+            event.set()
+
+    async def written_through(self, count: int) -> None:
+        """Wait until the writer has written ``count`` messages, or there is no writer."""
+        while self.written < count and self._consumer is not None:
+            if self._written_event is None:
+                self._written_event = trio.Event()
+            await self._written_event.wait()
 
     async def push(self, event_id: str | None, message: Message) -> None:
-        consumer = self._consumer
-        if consumer is not None:
-            try:
-                await consumer.send((event_id, message))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._consumer = None
-        if (
+        answers = (
             self.request_id is not None
-            and isinstance(message, Response | ErrorResponse)
+            and isinstance(message, _ANSWERS)
             and message.id == self.request_id
-        ):
+        )
+        if self._holding:
+            if answers:
+                self.reply = message
+        else:
+            consumer = self._consumer
+            if consumer is not None:
+                try:
+                    await consumer.send((event_id, message))
+                    self.pushed += 1
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._consumer = None
+        if answers:
             self.finished = True
-            self.finished_event.set()
 
 
 class HttpSessionTransport:
@@ -102,12 +168,16 @@ class HttpSessionTransport:
         self._stream_buffer = stream_buffer
         self._by_request: dict[RequestId, SessionStream] = {}
         self._streams: dict[str, SessionStream] = {}
+        # The session id in a stream id lets a resume prove the stream is this session's;
+        # one random part per session and a counter keep the ids unique and unguessable
+        # without drawing random bytes for every request.
+        self._stream_prefix = f"{session_id}.{secrets.token_urlsafe(9)}"
+        self._stream_ids = itertools.count()
         self.standalone = self._new_stream(None, resumable=True)
         self._closed = False
 
     def _new_stream(self, request_id: RequestId | None, *, resumable: bool) -> SessionStream:
-        # The session id in the stream id lets a resume prove the stream is this session's.
-        stream_id = f"{self.session_id}.{secrets.token_urlsafe(9)}"
+        stream_id = f"{self._stream_prefix}{next(self._stream_ids):x}"
         stream = SessionStream(
             stream_id, request_id, resumable=resumable, buffer=self._stream_buffer
         )
@@ -141,7 +211,7 @@ class HttpSessionTransport:
     # -- Transport ------------------------------------------------------------------------
 
     def _route(self, message: Message, related: RequestId | None) -> SessionStream:
-        if isinstance(message, Response | ErrorResponse) and message.id is not None:
+        if isinstance(message, _ANSWERS) and message.id is not None:
             stream = self._by_request.get(message.id)
             if stream is not None:
                 return stream
@@ -161,8 +231,15 @@ class HttpSessionTransport:
         if stream.resumable:
             event_id = await self.event_store.append(stream.id, message.to_dict())
         await stream.push(event_id, message)
+        if related_request_id is not None and stream is self.standalone:
+            # About a request whose own response is JSON: that response should not
+            # overtake it on the way to the client.
+            held = self._by_request.get(related_request_id)
+            if held is not None and held.attached:
+                held.spilled = stream.pushed
         if stream.finished:
-            await self.event_store.close_stream(stream.id)
+            if stream.resumable:
+                await self.event_store.close_stream(stream.id)
             if not stream.attached:
                 # Nobody is reading it now; a resume replays it from the event store.
                 self.forget(stream)
@@ -183,7 +260,6 @@ class HttpSessionTransport:
         self._in_receive.close()
         for stream in list(self._streams.values()):
             stream.detach()
-            stream.finished_event.set()
 
     def close_request_stream(self, request_id: RequestId) -> None:
         """End the HTTP response carrying ``request_id`` now; the client resumes it later.

@@ -42,6 +42,18 @@ class Headers:
         self._first = first
 
     @classmethod
+    def from_lower(cls, items: list[tuple[str, str]]) -> Headers:
+        """From pairs whose names are already lower case (kept, not copied)."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        first: dict[str, str] = {}
+        for key, value in items:
+            if key not in first:
+                first[key] = value
+        headers._first = first
+        return headers
+
+    @classmethod
     def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
         """From ASGI/h11 byte pairs (latin-1, as HTTP/1.1 defines)."""
         return cls((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
@@ -107,8 +119,8 @@ class HttpExchange(Protocol):
         """Send part of a streamed response; :class:`ClientDisconnected` once the client left."""
         ...
 
-    async def end_stream(self) -> None:
-        """Finish a streamed response."""
+    async def end_stream(self, data: bytes = b"") -> None:
+        """Finish a streamed response, sending ``data`` as its last part (one write)."""
         ...
 
     async def wait_disconnected(self) -> None:

@@ -474,6 +474,27 @@ class SessionManager:
             raise SessionPrincipalMismatch(session_id)
         return record
 
+    async def use(self, session_id: str, *, principal: str | None = None) -> None:
+        """Check the session as :meth:`get` does, then :meth:`touch` it.
+
+        The same errors as :meth:`get`, for the price of a lookup: no record is built, which
+        matters on the path every request of a session takes.
+        """
+        record = await self._store.get(session_id)
+        if record is None or record.state in _ENDED:
+            raise SessionNotFound(session_id)
+        now = self._clock()
+        expires_at = record.expires_at
+        pending = self._touches.get(session_id)
+        if pending is not None:
+            expires_at = self._expiry(record.created_at, max(record.last_active_at, pending[0]))
+        if expires_at is not None and expires_at <= now:
+            raise SessionNotFound(session_id, "has expired")
+        if record.principal is not None and principal != record.principal:
+            raise SessionPrincipalMismatch(session_id)
+        self._touches[session_id] = (now, 1 if pending is None else pending[1] + 1)
+        self._touched.set()
+
     async def update(self, session_id: str, **changes: Any) -> SessionRecord:
         """Change fields of a live session (``state``, ``log_level``, ``metadata``, ...).
 

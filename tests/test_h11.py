@@ -9,16 +9,17 @@ from typing import Any
 from urllib.parse import quote
 
 import attrs
+import h11
 import httpx
 import orjson
 import pytest
 import trio
 import trustme
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcptrio import Server, ServerConfig
-from mcptrio._h11 import serve_h11, split_target
+from mcptrio._h11 import _H11, _Head, _parse_head, serve_h11, split_target
 from mcptrio._http_server import HttpEndpoint
 from mcptrio._http_types import BodyTooLarge, ClientDisconnected, HttpExchange
 from mcptrio._sse import SSEDecoder
@@ -679,3 +680,186 @@ def test_split_target_absolute_form_and_asterisk() -> None:
     assert split_target(b"http://example.com/mcp?x=1") == ("/mcp", "x=1")
     assert split_target(b"http://example.com") == ("/", "")
     assert split_target(b"*") == ("*", "")
+
+
+# -- requests read without h11 -------------------------------------------------------------
+#
+# Plain requests are read by the connection itself; anything else goes to h11. Whatever the
+# plain reader accepts, h11 must read the same way; whatever h11 refuses, the plain reader
+# must hand over (so h11 answers it exactly as before).
+
+
+def _h11_view(head: bytes) -> tuple[str, str, list[tuple[str, str]], int, bool] | None:
+    """How h11 reads a head: (method, target, headers, body length, keep-alive), or None
+    when it refuses it or needs a state the plain reader does not handle."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(head + b"\r\n\r\n")
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if type(event) is not h11.Request:
+        return None
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
+    lengths = [v for k, v in headers if k == "content-length"]
+    # Keep-alive as h11 decides it: it says "Connection: close" when it will close.
+    reply = conn.send(h11.Response(status_code=200, headers=[("content-length", "0")]))
+    return (
+        event.method.decode("ascii").upper(),
+        event.target.decode("latin-1"),
+        headers,
+        int(lengths[0]) if lengths else 0,
+        b"Connection: close" not in reply,
+    )
+
+
+def _mostly(usual: str, *odd: str) -> st.SearchStrategy[str]:
+    """``usual`` eight times in nine, else one of ``odd``."""
+    return st.sampled_from([*odd, *[usual] * (8 * len(odd))])
+
+
+_HEADERS = st.one_of(
+    st.tuples(
+        st.sampled_from(["Content-Length", "content-length"]),
+        st.sampled_from(["5", "05", "0", " 7 ", "5, 5", "5,6", "-1", "+5", "", "\xb2", "1" * 25]),
+    ),
+    st.tuples(
+        st.sampled_from(["Connection", "connection"]),
+        st.sampled_from(["close", "Close", "a, close", " close ,x", "keep-alive", "closed", "x,"]),
+    ),
+    st.tuples(
+        st.sampled_from(["Accept", "X-A", "Mcp-Session-Id"]),
+        st.one_of(
+            st.sampled_from(["a  b", "\tx", "x\t", "caf\xe9", "a\x01b", "\x85", "\xa0", "\x1c"]),
+            st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF), max_size=6),
+        ),
+    ),
+    st.tuples(
+        st.sampled_from(
+            ["Transfer-Encoding", "Expect", "Upgrade", "Host", "bad name", "", "x\xe9"]
+        ),
+        st.sampled_from(["chunked", "100-continue", "h2c", "x"]),
+    ),
+)
+# Mostly plain requests, so both readers are compared on what they both take.
+_LINE_ENDS = _mostly("\r\n", "\n", "\r\n ", "\r\n\t", "\r")
+
+
+@st.composite
+def _heads(draw: st.DrawFn) -> bytes:
+    method = draw(_mostly("POST", "GET", "HEAD", "get", "CONNECT", "P@ST"))
+    target = draw(_mostly("/mcp", "/mcp?a=b", "*", "http://h/x", "/a b", "/\xe9", ""))
+    version = draw(_mostly("HTTP/1.1", "HTTP/1.0", "HTTP/2.0"))
+    space = draw(_mostly(" ", "  "))
+    headers = draw(st.lists(_HEADERS, max_size=4))
+    hosts = int(draw(_mostly("1", "0", "2")))
+    for _ in range(hosts):
+        where = draw(st.integers(min_value=0, max_value=len(headers)))
+        headers.insert(where, ("Host", draw(_mostly("127.0.0.1:80", "", "a b"))))
+    text = f"{method}{space}{target} {version}"
+    for name, value in headers:
+        colon = draw(_mostly(": ", ":", " : ", ":  \t"))
+        text += draw(_LINE_ENDS) + f"{name}{colon}{value}"
+    return text.encode("latin-1")
+
+
+@settings(max_examples=1000)
+@given(_heads())
+def test_the_plain_reader_agrees_with_h11(head: bytes) -> None:
+    parsed = _parse_head(head.decode("latin-1"))
+    view = _h11_view(head)
+    if not isinstance(parsed, _Head):
+        assert parsed is _H11
+        return
+    assert view is not None, "the plain reader took a head h11 refuses"
+    method, target, headers, length, keep_alive = view
+    assert (parsed.method, parsed.target) == (method, target)
+    assert list(parsed.headers.items()) == headers
+    assert (parsed.length, parsed.keep_alive) == (length, keep_alive)
+
+
+def test_the_plain_reader_takes_what_clients_send() -> None:
+    head = (
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nContent-Type: application/json\r\n"
+        b"Accept: application/json, text/event-stream\r\nContent-Length: 12\r\n"
+        b"Connection: keep-alive"
+    )
+    parsed = _parse_head(head.decode("latin-1"))
+    assert isinstance(parsed, _Head)
+    assert (parsed.method, parsed.target, parsed.length, parsed.keep_alive) == (
+        "POST",
+        "/mcp",
+        12,
+        True,
+    )
+    assert parsed.headers.get("accept") == "application/json, text/event-stream"
+
+
+async def test_unusual_requests_are_answered_by_h11_on_the_same_connection() -> None:
+    app = App()
+    async with serving(app) as srv:
+        raw = await Raw.connect(srv.port)
+        await raw.send(post("/echo?n=1", b"plain"))
+        assert (await raw.response())[2] == b"POST n=1 plain"
+        # A chunked body: h11 reads it, and every request after it.
+        await raw.send(
+            b"POST /echo?n=2 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+        )
+        assert (await raw.response())[2] == b"POST n=2 abcde"
+        await raw.send(post("/echo?n=3", b"again"))
+        assert (await raw.response())[2] == b"POST n=3 again"
+
+        # Bare LF line ends and a folded header line are h11's too.
+        raw = await Raw.connect(srv.port)
+        await raw.send(b"POST /echo?n=4 HTTP/1.1\nhost: x\ncontent-length: 2\n\nok")
+        assert (await raw.response())[2] == b"POST n=4 ok"
+        raw = await Raw.connect(srv.port)
+        await raw.send(b"GET /echo?n=5 HTTP/1.1\r\nhost: x\r\nx-a: one\r\n two\r\n\r\n")
+        assert (await raw.response())[2] == b"GET n=5 "
+
+
+async def test_bad_heads_get_h11s_answers() -> None:
+    async with serving(App()) as srv:
+        for request, reason in [
+            (b"GET /echo HTTP/1.1\r\nx-a: b\r\n\r\n", b"Host"),
+            (
+                b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+                b"Content-Length",
+            ),
+            (b"GET /echo HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n", b"header"),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"request line"),
+        ]:
+            raw = await Raw.connect(srv.port)
+            await raw.send(request)
+            with trio.fail_after(5):
+                status, headers, body = await raw.response()
+                assert (status, headers["connection"]) == (400, "close"), body
+                assert b"malformed" in body and reason in body
+                assert await raw.until_eof() == b""
+
+
+async def test_a_body_that_comes_in_pieces_is_read_whole() -> None:
+    async with serving(App()) as srv:
+        raw = await Raw.connect(srv.port)
+        request = post("/echo", b"0123456789")
+        await raw.send(request[:-10])
+        for i in range(0, 10, 3):
+            await trio.sleep(0.01)
+            await raw.send(request[len(request) - 10 + i : len(request) - 7 + i])
+        assert (await raw.response())[2] == b"POST  0123456789"
+        # An unread body is dropped before the next request on the connection.
+        await raw.send(post("/missing", b"x" * 5000) + get("/echo?n=2"))
+        assert (await raw.response())[0] == 404
+        assert (await raw.response())[2] == b"GET n=2 "
+
+
+async def test_an_invalid_response_header_is_never_written() -> None:
+    async def handler(ex: HttpExchange) -> None:
+        await ex.respond(200, [("x-injected", "a\r\nset-cookie: evil")], b"body")
+
+    async with serving(handler) as srv:
+        raw = await Raw.connect(srv.port)
+        await raw.send(get("/"))
+        with trio.fail_after(5):
+            assert await raw.until_eof() == b""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,7 +13,8 @@ import trio
 import trio.testing
 
 from mcptrio import HttpConfig, Server, ServerConfig, current_request, serve_http
-from mcptrio._http_server import HttpServerInfo
+from mcptrio._http_server import HttpEndpoint, HttpServerInfo
+from mcptrio._http_types import Headers
 from mcptrio._sse import SSEDecoder, SSEEvent
 
 ACCEPT = "application/json, text/event-stream"
@@ -427,3 +428,147 @@ async def test_limits_answer_503_with_retry_after(adapter: str) -> None:
             busy = await http.get(info.url.removesuffix("/mcp") + "/health")
             assert busy.status_code == 503
             assert busy.headers["retry-after"] == "1"
+
+
+# -- 2026-07-28 requests ---------------------------------------------------------------------
+
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def modern_call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {
+            "name": name,
+            "arguments": arguments,
+            "_meta": {**MODERN_META, "progressToken": request_id},
+        },
+    }
+
+
+def modern_headers(name: str) -> dict[str, str]:
+    return {
+        "accept": ACCEPT,
+        "content-type": "application/json",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": name,
+    }
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_a_2026_request_ends_when_its_client_leaves(
+    adapter: str, json_response: bool
+) -> None:
+    async with running(server=adapter, json_response=json_response) as (info, http):
+        port = int(info.url.split(":")[2].split("/")[0])
+        body = orjson.dumps(modern_call(1, "forever", {}))
+        head = "".join(f"{k}: {v}\r\n" for k, v in modern_headers("forever").items())
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+        await client.send_all(
+            f"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n{head}"
+            f"content-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        with trio.fail_after(5):
+            while info.endpoint.statistics()["in_flight"] == 0:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+            # Longer than the moment the server waits before it watches the client.
+            await trio.sleep(0.1)
+            await client.aclose()
+            while info.endpoint.statistics()["in_flight"]:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        metrics = (await http.get(info.url.removesuffix("/mcp") + "/metrics")).text
+        assert 'mcptrio_requests_total{method="tools/call",outcome="cancelled"} 1' in metrics
+
+
+async def test_a_streamed_2026_answer_leaves_no_task_behind(adapter: str) -> None:
+    async with running(server=adapter) as (info, http):
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        nursery = info.endpoint._nursery
+        assert nursery is not None
+        tasks = len(nursery.child_tasks)
+        response = await http.post(
+            info.url,
+            json=modern_call(4, "ticks", {"count": 3, "gap": 0}),
+            headers=modern_headers("ticks"),
+        )
+        assert response.headers["content-type"].startswith("text/event-stream")
+        messages = messages_of(response)
+        assert [m.get("method") for m in messages] == ["notifications/progress"] * 3 + [None]
+        assert messages[-1]["result"]["content"][0]["text"] == "ticked 3"
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        assert len(nursery.child_tasks) == tasks
+
+
+class _Exchange:
+    """An in-memory HttpExchange; writes to a stream wait for ``gate``."""
+
+    def __init__(self, method: str, headers: dict[str, str], body: bytes = b"") -> None:
+        self.method = method
+        self.path = "/mcp"
+        self.query_string = ""
+        self.headers = Headers(headers.items())
+        self.client_host = "127.0.0.1"
+        self.body = body
+        self.gate = trio.Event()
+        self.gate.set()
+        self.answered = trio.Event()
+        self.response_headers: dict[str, str] = {}
+        self.out: list[bytes] = []
+
+    async def read_body(self, limit: int) -> bytes:
+        return self.body
+
+    async def respond(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
+        self.response_headers = dict(headers)
+        self.out.append(body)
+        self.answered.set()
+
+    async def start_stream(self, status: int, headers: Sequence[tuple[str, str]]) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def send_chunk(self, data: bytes) -> None:
+        await self.gate.wait()
+        self.out.append(data)
+
+    async def end_stream(self, data: bytes = b"") -> None:
+        await self.send_chunk(data)
+
+    async def wait_disconnected(self) -> None:
+        await trio.sleep_forever()
+
+
+async def test_a_json_answer_follows_the_progress_sent_on_the_get_stream() -> None:
+    endpoint = HttpEndpoint(make_server(), HttpConfig(json_response=True))
+    base = {"accept": ACCEPT, "content-type": "application/json", "host": "127.0.0.1"}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(endpoint.run)
+        init = _Exchange("POST", base, orjson.dumps(INIT))
+        await endpoint.handle(init)
+        session = {**base, "mcp-session-id": init.response_headers["mcp-session-id"]}
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        await endpoint.handle(_Exchange("POST", session, orjson.dumps(note)))
+        stream = _Exchange("GET", session)
+        stream.gate = trio.Event()  # the GET stream's client reads slowly
+        nursery.start_soon(endpoint.handle, stream)
+        await trio.testing.wait_all_tasks_blocked()  # the GET stream is open
+        post = _Exchange("POST", session, orjson.dumps(call(8, "ticks", {"count": 1, "gap": 0})))
+        nursery.start_soon(endpoint.handle, post)
+        with trio.move_on_after(0.3):
+            await post.answered.wait()
+        # Answered only once the progress about it is out: a client stops listening for
+        # that once it has the answer.
+        assert not post.answered.is_set()
+        stream.gate.set()
+        with trio.fail_after(5):
+            await post.answered.wait()
+        assert b"notifications/progress" in b"".join(stream.out)
+        assert orjson.loads(post.out[0])["result"]["content"][0]["text"] == "ticked 1"
+        endpoint.begin_shutdown()
+        nursery.cancel_scope.cancel()

@@ -269,6 +269,30 @@ async def test_get_refuses_an_expired_session_before_the_sweep(
         await manager.get(session.id)
 
 
+async def test_use_checks_like_get_and_touches(autojump_clock: trio.abc.Clock) -> None:
+    manager = SessionManager(MemorySessionStore(), SessionConfig(idle_timeout=10))
+    with pytest.raises(SessionNotFound, match="initialize again"):
+        await manager.use("nope")
+    session = await manager.create()
+    for _ in range(3):
+        await trio.sleep(9)
+        # Each use counts as activity, so the session outlives its first idle deadline.
+        await manager.use(session.id)
+    seen = await manager.get(session.id)
+    assert (seen.requests, seen.last_active_at, seen.expires_at) == (3, 27, 37)
+    await trio.sleep(10)
+    with pytest.raises(SessionNotFound, match="has expired"):
+        await manager.use(session.id)
+    bound = await manager.create(principal="alice")
+    await manager.use(bound.id, principal="alice")
+    for other in ("bob", None):
+        with pytest.raises(SessionPrincipalMismatch):
+            await manager.use(bound.id, principal=other)
+    await manager.close(bound.id)
+    with pytest.raises(SessionNotFound):
+        await manager.use(bound.id, principal="alice")
+
+
 async def test_sweeper_expires_idle_sessions(autojump_clock: trio.abc.Clock) -> None:
     config = SessionConfig(idle_timeout=60, sweep_interval=5)
     manager = SessionManager(MemorySessionStore(), config)
