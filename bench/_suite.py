@@ -105,6 +105,7 @@ class Suite:
             "ours-hypercorn": [*ours, "--json-response", "--http-server", "hypercorn"],
             "raw-hypercorn": [python, "-m", "bench.servers.raw", "hypercorn"],
             "raw-h11": [python, "-m", "bench.servers.raw", "h11"],
+            "raw-adapter": [python, "-m", "bench.servers.raw", "adapter"],
         }
         sdk = [str(self.sdk), str(SERVER_SCRIPT), "streamable-http", "--port", "0"]
         for key, command in (("sdk-json", [*sdk, "--json-response"]), ("sdk-sse", sdk)):
@@ -148,7 +149,7 @@ class Suite:
         wrk = wrk_path() is not None
         if "http" in self.groups and wrk:
             keys += ["ours-json", "sdk-json", "ours-sse", "sdk-sse", "raw-hypercorn"]
-            keys += ["ours-h11", "raw-h11", "ours-hypercorn"]
+            keys += ["ours-h11", "raw-h11", "raw-adapter", "ours-hypercorn"]
         if "latency" in self.groups and wrk:
             keys += ["ours-json", "sdk-json"]
         if "memory" in self.groups:
@@ -217,6 +218,12 @@ class Suite:
                 "ours (h11)",
                 "raw h11 echo",
             ),
+            _rate_row(
+                "http-adapter",
+                "HTTP legacy JSON, h11 adapter vs an echo on the same adapter",
+                "ours (h11)",
+                "echo on our adapter",
+            ),
         ]
         targets = [
             Target(rows[0].ours, "ours-json", "legacy"),
@@ -229,14 +236,17 @@ class Suite:
             Target(rows[3].baseline, "raw-hypercorn", "raw"),
             Target(rows[4].ours, "ours-h11", "legacy"),
             Target(rows[4].baseline, "raw-h11", "raw"),
+            Target(rows[5].ours, "ours-h11", "legacy"),
+            Target(rows[5].baseline, "raw-adapter", "raw"),
         ]
         self.rows += rows
         live = self._prepare(targets)
         for n in range(self.settings.rounds):
             for target in live:
                 self._wrk_sample(target, f"round {n + 1}")
-        self._overhead(rows[3], "Hypercorn")
-        self._overhead(rows[4], "h11")
+        self._overhead(rows[3], "the raw Hypercorn echo")
+        self._overhead(rows[4], "the raw h11 echo")
+        self._overhead(rows[5], "an echo on our own HTTP adapter (the MCP layer alone)")
 
     def _prepare(self, targets: Sequence[Target]) -> list[Target]:
         """Find each target's URL and session and check one call; warm up; the usable ones."""
@@ -324,7 +334,7 @@ class Suite:
         ours, raw = row.ours.median_cpu(), row.baseline.median_cpu()
         if ours is not None and raw is not None:
             self.notes.append(
-                f"our MCP layer over the raw {stack} echo: {ours - raw:,.0f} µs CPU per call"
+                f"our server over {stack}: {ours - raw:,.0f} µs CPU per call"
                 f" ({ours:,.0f} vs {raw:,.0f})"
             )
 

@@ -19,6 +19,7 @@ ROWS = (
     "http-2026",
     "http-hypercorn",
     "http-h11",
+    "http-adapter",
     "latency-p50",
     "latency-p99",
     "stdio",

@@ -2,9 +2,11 @@
 
     python -m bench.servers.raw hypercorn   # an ASGI app on Hypercorn's trio worker
     python -m bench.servers.raw h11         # h11 directly on trio streams
+    python -m bench.servers.raw adapter     # our own HTTP/1.1 adapter (mcptrio._h11)
 
-Both read a POST's body and answer 200 with the same fixed JSON-RPC body, so the gap between
-one of them and our server on the same stack is what the MCP layer costs per request. Each
+Each reads a POST's body and answers 200 with the same fixed JSON-RPC body, so the gap between
+one of them and our server is what everything above it costs per request: over ``adapter``
+exactly the MCP layer, since our server runs on that same adapter. Each
 prints ``READY <url>`` on stderr once it listens on 127.0.0.1 (a free port).
 """
 
@@ -111,11 +113,38 @@ async def serve_h11() -> None:
         _ready(f"http://{host}:{port}/mcp")
 
 
+# ----- our own adapter ---------------------------------------------------------------------------
+
+
+async def serve_adapter() -> None:
+    from mcptrio._h11 import serve_h11 as serve_on_our_adapter
+    from mcptrio._http_types import HttpExchange
+
+    async def echo(ex: HttpExchange) -> None:
+        await ex.read_body(_MAX_BODY)
+        await ex.respond(200, [("content-type", "application/json")], BODY)
+
+    async with trio.open_nursery() as nursery:
+        urls: list[str] = await nursery.start(
+            partial(
+                serve_on_our_adapter,
+                echo,
+                host="127.0.0.1",
+                port=0,
+                max_body=_MAX_BODY,
+                shutdown_trigger=trio.sleep_forever,
+                graceful_timeout=1.0,
+            )
+        )
+        _ready(f"{urls[0]}/mcp")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("server", choices=["hypercorn", "h11"])
+    parser.add_argument("server", choices=["hypercorn", "h11", "adapter"])
     args = parser.parse_args()
-    trio.run(serve_hypercorn if args.server == "hypercorn" else serve_h11)
+    servers = {"hypercorn": serve_hypercorn, "h11": serve_h11, "adapter": serve_adapter}
+    trio.run(servers[args.server])
 
 
 if __name__ == "__main__":
