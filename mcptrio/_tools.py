@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from ._converter import to_wire
 from ._errors import InvalidParams, MCPError
 from ._mrtr import InputRequired
 from ._schema import OutputSpec, ToolSignature, signature_for
-from ._validation import check_schema, compile_validator
+from ._validation import SchemaValidator, check_schema, compile_validator
 from .types import (
     CallToolResult,
     Icon,
@@ -56,6 +57,17 @@ class ToolEntry:
     def output(self) -> OutputSpec | None:
         """How the return value becomes ``structuredContent`` (None: content only)."""
         return self.signature.output
+
+    @functools.cached_property
+    def input_validator(self) -> SchemaValidator:
+        """The compiled ``inputSchema`` (kept here: finding it by schema costs per call)."""
+        return compile_validator(self.tool.input_schema)
+
+    @functools.cached_property
+    def output_validator(self) -> SchemaValidator | None:
+        """The compiled output schema, when the tool has one."""
+        output = self.signature.output
+        return compile_validator(output.schema) if output is not None else None
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -179,8 +191,7 @@ class ToolRegistry:
         if entry is None:
             raise InvalidParams(f"unknown tool {name!r}; tools/list shows the available tools")
         args = arguments if arguments is not None else {}
-        validator = compile_validator(entry.tool.input_schema)
-        if errors := validator.errors(args):
+        if errors := entry.input_validator.errors(args):
             return _error_result(f"invalid arguments for tool {name!r}: " + "; ".join(errors))
         try:
             bound_args, bound_kwargs = entry.signature.bind(args)
@@ -235,7 +246,9 @@ def shape_result(
     if output is None or _is_content(value):
         return CallToolResult(content=to_content_blocks(value))
     structured = output.to_structured(value)
-    errors = compile_validator(output.schema).errors(structured)
+    validator = entry.output_validator
+    assert validator is not None  # there is an output spec
+    errors = validator.errors(structured)
     if errors:
         raise MCPError(
             f"tool {entry.tool.name!r} returned a value that does not match its output schema: "
