@@ -321,6 +321,13 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert (ROOT / "examples" / "everything.py").is_file()
 
 
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    test_command = README_OPENING.splitlines()[4]
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [line for line in script.splitlines() if line.strip() and not line.startswith("#")]
+    assert commands[-1] == test_command
+
+
 def readme_files() -> dict[str, str]:
     files: dict[str, str] = {}
     for block in blocks_in("python", README_BLOCKS):
