@@ -19,6 +19,7 @@ from ._sse import encode_comment, encode_event
 from ._versions import META_PROTOCOL_VERSION, MODERN_VERSIONS
 
 if TYPE_CHECKING:
+    from ._metrics import Metrics
     from ._server import Server
 
 __all__ = [
@@ -164,8 +165,11 @@ class ModernResponder:
     any is still answered with its own HTTP status and a plain JSON body.
     """
 
-    def __init__(self, ex: HttpExchange, *, sse: bool, keepalive: float) -> None:
+    def __init__(
+        self, ex: HttpExchange, *, sse: bool, keepalive: float, metrics: Metrics | None = None
+    ) -> None:
         self._ex = ex
+        self._metrics = metrics
         self._sse = sse
         self._keepalive = keepalive
         self._started = False
@@ -193,10 +197,15 @@ class ModernResponder:
                 ],
             )
 
+    def _count(self, body: bytes) -> bytes:
+        if self._metrics is not None:
+            self._metrics.record_message("out", len(body))
+        return body
+
     async def _send_event(self, message: Message) -> None:
         async with self._lock:
             await self._start()
-            await self._ex.send_chunk(encode_event(orjson.dumps(message.to_dict())))
+            await self._ex.send_chunk(self._count(encode_event(orjson.dumps(message.to_dict()))))
             self._last_send = trio.current_time()
 
     async def _run_keep_alive(self, scope: trio.CancelScope) -> None:
@@ -255,7 +264,7 @@ class ModernResponder:
         # The last event and the end of the stream go out in one write.
         async with self._lock:
             self._closed = True
-            await self._ex.end_stream(encode_event(orjson.dumps(message.to_dict())))
+            await self._ex.end_stream(self._count(encode_event(orjson.dumps(message.to_dict()))))
 
     async def finish(self, request_id: RequestId, result: dict[str, Any]) -> None:
         """Send the response and end the exchange."""
@@ -264,7 +273,9 @@ class ModernResponder:
             await self._end_with(response)
             return
         await self._ex.respond(
-            200, [("content-type", "application/json")], orjson.dumps(response.to_dict())
+            200,
+            [("content-type", "application/json")],
+            self._count(orjson.dumps(response.to_dict())),
         )
 
     async def fail(self, request_id: RequestId | None, exc: MCPError) -> None:
@@ -276,7 +287,7 @@ class ModernResponder:
         await self._ex.respond(
             status_for_error(exc.code),
             [("content-type", "application/json")],
-            orjson.dumps(error.to_dict()),
+            self._count(orjson.dumps(error.to_dict())),
         )
 
 

@@ -337,6 +337,19 @@ class HttpEndpoint:
         self._host_verdicts[key] = verdict
         return verdict
 
+    def _count_in(self, incoming: Incoming, nbytes: int) -> None:
+        metrics = self.server.metrics
+        count = len(incoming) if isinstance(incoming, list) else 1
+        for n in range(count):
+            metrics.record_message("in", nbytes if n == 0 else 0)
+
+    def _count_out(self, body: bytes, count: int = 1) -> bytes:
+        """``body`` (``count`` messages) is about to be sent: counted in the metrics."""
+        metrics = self.server.metrics
+        for n in range(count):
+            metrics.record_message("out", len(body) if n == 0 else 0)
+        return body
+
     async def _error(
         self,
         ex: HttpExchange,
@@ -348,9 +361,8 @@ class HttpEndpoint:
         data: Any = None,
         extra: Sequence[tuple[str, str]] = (),
     ) -> None:
-        await ex.respond(
-            status, [("content-type", _JSON), *extra], _error_body(code, message, request_id, data)
-        )
+        body = self._count_out(_error_body(code, message, request_id, data))
+        await ex.respond(status, [("content-type", _JSON), *extra], body)
 
     async def _metrics(self, ex: HttpExchange) -> None:
         metrics = self.server.metrics
@@ -448,13 +460,16 @@ class HttpEndpoint:
             )
             return None
         try:
-            return decode(body)
+            incoming = decode(body)
         except ParseError as exc:
             await self._error(ex, 400, exc.code, f"Parse error: {exc.message}")
         except InvalidMessage as exc:
             await self._error(
                 ex, 400, exc.code, f"Invalid Request: {exc.message}", request_id=exc.request_id
             )
+        else:
+            self._count_in(incoming, len(body))
+            return incoming
         return None
 
     async def _post(self, ex: HttpExchange) -> None:
@@ -531,7 +546,10 @@ class HttpEndpoint:
             return
         params = message.params if message.params is not None else {}
         responder = ModernResponder(
-            ex, sse=not self.config.json_response, keepalive=self.config.keepalive_interval
+            ex,
+            sse=not self.config.json_response,
+            keepalive=self.config.keepalive_interval,
+            metrics=self.server.metrics,
         )
         try:
             check_modern_headers(ex.headers, message.method, params, self.server)
@@ -792,7 +810,7 @@ class HttpEndpoint:
                 request.id, MCPError("the session ended before the request was answered")
             )
         headers = [("content-type", _JSON), *extra] if extra else _JSON_HEADERS
-        await ex.respond(200, headers, _json_body(answer.to_dict()))
+        await ex.respond(200, headers, self._count_out(_json_body(answer.to_dict())))
 
     async def _json_response(
         self,
@@ -826,7 +844,8 @@ class HttpEndpoint:
             answer = error_response(
                 stream.request_id, MCPError("the session ended before the request was answered")
             )
-        await ex.respond(200, [("content-type", _JSON), *extra], _json_body(answer.to_dict()))
+        body = self._count_out(_json_body(answer.to_dict()))
+        await ex.respond(200, [("content-type", _JSON), *extra], body)
 
     async def _cancel_on(
         self, scope: trio.CancelScope, ex: HttpExchange, live: _LiveSession
@@ -921,7 +940,7 @@ class HttpEndpoint:
                 if parsed is not None and parsed[1] <= skip_through:
                     stream.wrote()
                     continue
-            chunk = encode_event(orjson.dumps(message.to_dict()), id=event_id)
+            chunk = self._count_out(encode_event(orjson.dumps(message.to_dict()), id=event_id))
             if pending is not None:
                 chunk, pending = pending + chunk, None
             if (
@@ -971,7 +990,9 @@ class HttpEndpoint:
         if not replies:
             await ex.respond(202, [], b"")
             return
-        await ex.respond(200, [("content-type", _JSON)], _json_body(replies))
+        await ex.respond(
+            200, [("content-type", _JSON)], self._count_out(_json_body(replies), len(replies))
+        )
 
     # -- GET / DELETE -----------------------------------------------------------------------
 
@@ -1048,7 +1069,8 @@ class HttpEndpoint:
             last_seq = parsed[1]
             for event_id, message in events:
                 if message is not None:
-                    await ex.send_chunk(encode_event(orjson.dumps(message), id=event_id))
+                    chunk = encode_event(orjson.dumps(message), id=event_id)
+                    await ex.send_chunk(self._count_out(chunk))
                 event = parse_event_id(event_id)
                 if event is not None:
                     last_seq = max(last_seq, event[1])
@@ -1111,7 +1133,9 @@ class HttpEndpoint:
                             await ex.send_chunk(encode_comment())
                             continue
                         await ex.send_chunk(
-                            encode_event(orjson.dumps(message.to_dict()), event="message")
+                            self._count_out(
+                                encode_event(orjson.dumps(message.to_dict()), event="message")
+                            )
                         )
                         standalone.wrote()
                     nursery.cancel_scope.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -299,6 +300,29 @@ async def test_health_ready_metrics(adapter: str) -> None:
         metrics = (await http.get(f"{base}/metrics")).text
         assert 'mcptrio_requests_total{method="tools/call",outcome="ok"} 1' in metrics
         assert "mcptrio_http_sessions 1" in metrics
+        # initialize, notifications/initialized and the call came in; two answers went out.
+        assert 'mcptrio_messages_total{direction="in"} 3' in metrics
+        assert 'mcptrio_messages_total{direction="out"} 2' in metrics
+        bad = await http.post(
+            info.url,
+            content=b"{nope",
+            headers=headers(session_id, **{"content-type": "application/json"}),
+        )
+        assert bad.status_code == 400
+        metrics = (await http.get(f"{base}/metrics")).text
+        assert 'mcptrio_messages_total{direction="in"} 3' in metrics
+        assert 'mcptrio_messages_total{direction="out"} 3' in metrics  # the parse error
+        sizes = dict(
+            re.findall(r'mcptrio_message_bytes_total\{direction="(in|out)"\} (\d+)', metrics)
+        )
+        assert int(sizes["in"]) > 0 and int(sizes["out"]) > 0
+        modern = await http.post(
+            info.url, json=modern_call(3, "echo", {"text": "m"}), headers=modern_headers("echo")
+        )
+        assert modern.status_code == 200
+        metrics = (await http.get(f"{base}/metrics")).text
+        assert 'mcptrio_messages_total{direction="in"} 4' in metrics
+        assert 'mcptrio_messages_total{direction="out"} 4' in metrics
 
 
 async def test_deprecated_http_sse_transport(adapter: str) -> None:
