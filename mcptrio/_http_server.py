@@ -800,14 +800,23 @@ class HttpEndpoint:
             # a client stops listening for them once it has the answer.
             with trio.move_on_after(_SPILL_WAIT):
                 await transport.standalone.written_through(stream.spilled)
-        answer = stream.reply
+        await self._send_answer(ex, stream, stream.reply, extra)
+
+    async def _send_answer(
+        self,
+        ex: HttpExchange,
+        stream: SessionStream,
+        answer: Message | None,
+        extra: Sequence[tuple[str, str]],
+    ) -> None:
+        """End a JSON-answered POST with the request's answer (None: it has none)."""
         if answer is None:
             if stream.abandoned:
                 # Cancelled by the client: no answer, as the spec asks; just end the POST.
                 await ex.respond(202, [], b"")
                 return
             answer = error_response(
-                request.id, MCPError("the session ended before the request was answered")
+                stream.request_id, MCPError("the session ended before the request was answered")
             )
         headers = [("content-type", _JSON), *extra] if extra else _JSON_HEADERS
         await ex.respond(200, headers, self._count_out(_json_body(answer.to_dict())))
@@ -836,16 +845,7 @@ class HttpEndpoint:
                     break
         except trio.ClosedResourceError:
             pass
-        if answer is None:
-            if stream.abandoned:
-                # Cancelled by the client: no answer, as the spec asks; just end the POST.
-                await ex.respond(202, [], b"")
-                return
-            answer = error_response(
-                stream.request_id, MCPError("the session ended before the request was answered")
-            )
-        body = self._count_out(_json_body(answer.to_dict()))
-        await ex.respond(200, [("content-type", _JSON), *extra], body)
+        await self._send_answer(ex, stream, answer, extra)
 
     async def _cancel_on(
         self, scope: trio.CancelScope, ex: HttpExchange, live: _LiveSession
