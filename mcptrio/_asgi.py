@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import trio
 
+from ._http_head import BodyPace, absolute_form, head_error, origin_headers
 from ._http_types import BodyTooLarge, ClientDisconnected, Headers, HttpExchange
 
 __all__ = ["AsgiApp", "AsgiExchange"]
@@ -26,18 +28,32 @@ Handler = Callable[[HttpExchange], Awaitable[None]]
 Background = Callable[..., Awaitable[None]]
 
 _DRAIN_SECONDS = 10.0
+_TEXT = [("content-type", "text/plain; charset=utf-8"), ("connection", "close")]
 
 
 class AsgiExchange:
     """One ASGI HTTP request as an :class:`HttpExchange`."""
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, *, max_body: int) -> None:
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, *, max_body: int, pace: BodyPace
+    ) -> None:
         self._receive = receive
         self._send = send
         self._max_body = max_body
-        self._headers = Headers.from_raw(scope.get("headers", ()))
-        self._method: str = scope["method"].upper()
+        self._pace = pace
+        # What the request line said (as far as the server passes it on); ASGI servers give
+        # the path before the query, and an absolute-form target whole.
+        raw_path = scope.get("raw_path")
+        self.target: str = (
+            raw_path.decode("latin-1") if raw_path is not None else scope.get("path", "/")
+        )
+        self._headers = origin_headers(self.target, Headers.from_raw(scope.get("headers", ())))
+        self._method: str = scope["method"]
         self._path: str = scope.get("path", "/")
+        if not self._path.startswith("/"):
+            form = absolute_form(self._path)
+            if form is not None:
+                self._path = unquote(form[1], errors="replace")
         self._query: str = scope.get("query_string", b"").decode("latin-1")
         client = scope.get("client")
         self._client_host: str | None = client[0] if client else None
@@ -47,6 +63,8 @@ class AsgiExchange:
         self._body_drained = trio.Event()
         self._disconnected = trio.Event()
         self._started = False
+        self.failed: tuple[int, str] | None = None
+        """The refusal to answer with when the handler could not be given the request."""
 
     @property
     def method(self) -> str:
@@ -70,8 +88,23 @@ class AsgiExchange:
 
     async def pump(self) -> None:
         """Read the body, then wait for the disconnect (runs for the whole exchange)."""
+        received = 0
+        pace = self._pace
         while True:
-            message = await self._receive()
+            if self._body_drained.is_set():
+                message = await self._receive()
+            else:
+                with trio.move_on_at(pace.deadline(received)) as waited:
+                    message = await self._receive()
+                if waited.cancelled_caught:
+                    # The body came too slowly: answered with a 408 once the handler gives
+                    # up on it, and nothing more is read.
+                    self.failed = (408, pace.reason(received, trio.current_time()))
+                    self._body = bytearray()
+                    self._body_done.set()
+                    self._body_drained.set()
+                    return
+                received += len(message.get("body", b""))
             kind = message.get("type")
             if kind == "http.request":
                 if not self._too_large:
@@ -95,6 +128,8 @@ class AsgiExchange:
 
     async def read_body(self, limit: int) -> bytes:
         await self._body_done.wait()
+        if self.failed is not None:
+            raise ClientDisconnected("the client sent its request body too slowly")
         if self._too_large or len(self._body) > limit:
             raise BodyTooLarge(min(limit, self._max_body))
         if self._disconnected.is_set() and not self._body:
@@ -143,11 +178,34 @@ class AsgiExchange:
         return self._started
 
 
+def _refusal(scope: Scope, exchange: AsgiExchange) -> tuple[int, str] | None:
+    """What :func:`head_error` says of the request, as far as the ASGI scope tells it.
+
+    The server has parsed the head already: folded header lines are unfolded and the method
+    may have been upper-cased before the app sees them, so those two rules are the
+    server's to keep.
+    """
+    version = scope.get("http_version", "1.1")
+    if version in ("2", "3"):
+        version = "1.1"  # no HTTP/1 request line: the remaining rules still apply
+    headers = exchange.headers
+    return head_error(
+        exchange.method,
+        version,
+        exchange.target,
+        content_length="content-length" in headers,
+        transfer_encoding="transfer-encoding" in headers,
+    )
+
+
 class AsgiApp:
     """An ASGI 3 application running ``handler`` per HTTP request.
 
     ``background``, when given, runs for the server's lifetime (from lifespan startup to
-    shutdown) in a nursery the app owns: ``await background(task_status=...)``.
+    shutdown) in a nursery the app owns: ``await background(task_status=...)``. A request
+    body must arrive within ``body_timeout`` seconds, and at ``min_body_rate`` bytes/s or
+    faster once ``body_rate_grace`` seconds have passed; otherwise it is answered with 408.
+    Request heads that break the HTTP/1.1 framing rules the server passes on are refused.
     """
 
     def __init__(
@@ -156,10 +214,16 @@ class AsgiApp:
         *,
         max_body: int,
         background: Background | None = None,
+        body_timeout: float = 60.0,
+        min_body_rate: float = 500.0,
+        body_rate_grace: float = 5.0,
     ) -> None:
         self._handler = handler
         self._max_body = max_body
         self._background = background
+        self._body_timeout = body_timeout
+        self._min_body_rate = min_body_rate
+        self._body_rate_grace = body_rate_grace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -173,7 +237,19 @@ class AsgiApp:
                 await send({"type": "websocket.close", "code": 1003})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = AsgiExchange(scope, receive, send, max_body=self._max_body)
+        pace = BodyPace(
+            trio.current_time(),
+            timeout=self._body_timeout,
+            min_rate=self._min_body_rate,
+            grace=self._body_rate_grace,
+        )
+        exchange = AsgiExchange(scope, receive, send, max_body=self._max_body, pace=pace)
+        refusal = _refusal(scope, exchange)
+        if refusal is not None:
+            # "connection: close" makes the server end the connection after the answer.
+            status, message = refusal
+            await exchange.respond(status, _TEXT, message.encode("utf-8"))
+            return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(exchange.pump)
             try:
@@ -181,7 +257,9 @@ class AsgiApp:
                 if not exchange.started and not exchange.disconnected:
                     raise RuntimeError("the handler returned without answering")
             except ClientDisconnected:
-                pass
+                if exchange.failed is not None and not exchange.started:
+                    status, message = exchange.failed
+                    await exchange.respond(status, _TEXT, message.encode("utf-8"))
             except Exception:
                 log.exception("unhandled error serving %s %s", exchange.method, exchange.path)
                 if not exchange.started:

@@ -231,6 +231,34 @@ class HttpConfig(_ConfigBase):
     trust_forwarded_from: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
     """Proxy addresses (IPs or CIDRs) whose X-Forwarded-Host / Forwarded headers are believed."""
 
+    # Slow clients
+    header_timeout: float = attrs.field(
+        default=10.0, converter=_to_float, validator=_float_check(above=0.0)
+    )
+    """Seconds a client has to send a whole request head: from connecting for the first
+    request, from its first byte for the next ones on a kept-alive connection. Beyond it: 408
+    and the connection closes. With ``server = "hypercorn"`` it is Hypercorn's
+    ``keep_alive_timeout``, which closes such a connection without an answer."""
+
+    body_timeout: float = attrs.field(
+        default=60.0, converter=_to_float, validator=_float_check(above=0.0)
+    )
+    """Seconds a request body may take as a whole, from when the server starts reading it.
+    Beyond it: 408 and the connection closes."""
+
+    min_body_rate: float = attrs.field(
+        default=500.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Slowest average rate, in bytes per second, a request body may come at once
+    ``body_rate_grace`` has passed (0 turns the check off). Slower: 408 and the connection
+    closes."""
+
+    body_rate_grace: float = attrs.field(
+        default=5.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Seconds from when the server starts reading a body before ``min_body_rate`` applies; a
+    body shorter than ``min_body_rate * body_rate_grace`` bytes must be complete by then."""
+
     max_body_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_int_at_least(1024))
     """Largest request body accepted (413 beyond)."""
 

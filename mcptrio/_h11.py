@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 import h11
 import trio
 
+from ._http_head import BodyPace, head_error, origin_headers
 from ._http_types import BodyTooLarge, ClientDisconnected, Headers, HttpExchange
 
 __all__ = ["H11Exchange", "serve_h11"]
@@ -68,6 +69,8 @@ _HEADER_LINE = re.compile(rf"({_TOKEN}):[ \t]*({_FIELD_VALUE})[ \t]*")
 _HEADER_NAME = re.compile(_TOKEN)
 _HEADER_VALUE = re.compile(_FIELD_VALUE)
 _HEAD_END = re.compile(rb"\n\r?\n")
+# A header line that starts with white space continues the one before (obs-fold).
+_OBS_FOLD = re.compile(rb"\n[ \t]")
 # Headers that make a request one h11 must read: it knows their rules and their errors.
 _H11_ONLY = frozenset({"transfer-encoding", "expect", "upgrade"})
 _CHUNKED = b"transfer-encoding: chunked\r\n"
@@ -100,8 +103,18 @@ _H11 = object()
 """What :func:`_parse_head` returns for a head only h11 should judge."""
 
 
-def _parse_head(head: str) -> _Head | object:
-    """A complete request head (its lines, without the blank line) or ``_H11``."""
+class _Refused:
+    """A well-formed request head that :func:`head_error` refuses."""
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+def _parse_head(head: str) -> _Head | _Refused | object:
+    """A complete request head (its lines, without the blank line), ``_Refused`` or ``_H11``."""
     lines = head.split("\r\n")
     match = _REQUEST_LINE.fullmatch(lines[0])
     if match is None:
@@ -137,8 +150,13 @@ def _parse_head(head: str) -> _Head | object:
         items.append((name, value))
     if hosts != 1:
         return _H11
+    refusal = head_error(
+        method, "1.1", target, content_length=length is not None, transfer_encoding=False
+    )
+    if refusal is not None:
+        return _Refused(*refusal)
     return _Head(
-        method.upper(),
+        method,
         target,
         Headers.from_lower(items),
         0 if length is None else length,
@@ -184,6 +202,9 @@ class _Server:
         max_body: int,
         ssl_context: ssl.SSLContext | None,
         header_timeout: float,
+        body_timeout: float,
+        min_body_rate: float,
+        body_rate_grace: float,
         keep_alive_timeout: float,
         max_header_bytes: int,
         max_connections: int | None,
@@ -192,11 +213,23 @@ class _Server:
         self.max_body = max_body
         self.ssl_context = ssl_context
         self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.min_body_rate = min_body_rate
+        self.body_rate_grace = body_rate_grace
         self.keep_alive_timeout = keep_alive_timeout
         self.max_header_bytes = max_header_bytes
         self.slots = trio.Semaphore(max_connections) if max_connections is not None else None
         self.shutting_down = False
         self.connections: set[_Connection] = set()
+
+    def body_pace(self) -> BodyPace:
+        """The pace a request body read from now on must keep."""
+        return BodyPace(
+            trio.current_time(),
+            timeout=self.body_timeout,
+            min_rate=self.min_body_rate,
+            grace=self.body_rate_grace,
+        )
 
     def begin_shutdown(self) -> None:
         """Close idle connections now; busy ones close once their exchange is done."""
@@ -263,8 +296,10 @@ class _Connection:
     __slots__ = (
         "body_left",
         "client_host",
+        "folded",
         "gone",
         "h11",
+        "head_scan",
         "idle_scope",
         "keep_alive",
         "nursery",
@@ -294,6 +329,11 @@ class _Connection:
         self.wake: trio.Event | None = None
         self.idle_scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
+        # With h11: the last bytes given to it of a request head still incomplete (None
+        # once it is complete), and whether that head has a folded header line. h11 unfolds
+        # such lines silently; they must be seen in the raw bytes to be refused.
+        self.head_scan: bytes | None = None
+        self.folded = False
 
     # -- input --------------------------------------------------------------------------------
     #
@@ -325,9 +365,31 @@ class _Connection:
             self.gone = True
         return data
 
+    def _scan_head(self, data: bytes) -> None:
+        tail = self.head_scan
+        if tail is None or not data:
+            return
+        seen = tail + data
+        end = _HEAD_END.search(seen)
+        if _OBS_FOLD.search(seen, 0, len(seen) if end is None else end.start() + 1):
+            self.folded = True
+        # Two bytes are enough to find a head end or a fold that spans two reads.
+        self.head_scan = seen[-2:] if end is None else None
+
+    def _give(self, h: h11.Connection, data: bytes) -> None:
+        """Pass bytes to h11, looking for folded header lines while a head comes in."""
+        self._scan_head(data)
+        h.receive_data(data)
+
+    def _start_head(self, h: h11.Connection) -> None:
+        """A new request head starts with what h11 already holds (a pipelined request)."""
+        self.folded = False
+        self.head_scan = b""
+        self._scan_head(h.trailing_data[0])
+
     def _flush_stash(self, h: h11.Connection) -> bool:
         if self.stash:
-            h.receive_data(bytes(self.stash))
+            self._give(h, bytes(self.stash))
             self.stash.clear()
             self._notify()
             return True
@@ -362,7 +424,7 @@ class _Connection:
             h.receive_data(b"")
             await trio.lowlevel.checkpoint()
         else:
-            h.receive_data(await self._recv())
+            self._give(h, await self._recv())
 
     async def _event(self, deadline: float, progress: float | None = None) -> Any:
         """The next h11 event; ``progress`` moves the deadline on after every read."""
@@ -379,14 +441,12 @@ class _Connection:
             if scope.cancelled_caught:
                 raise _Timeout
 
-    async def _more_body(self) -> bool:
-        """Wait for more of the request body (without h11); False at end of file.
-
-        Each wait is bounded by the header timeout, as h11's reads of a body are.
-        """
+    async def _more_body(self, deadline: float) -> bool:
+        """Wait until ``deadline`` for more of the request body (without h11); False at end
+        of file."""
         if self.gone:
             return False
-        with trio.move_on_after(self.server.header_timeout) as scope:
+        with trio.move_on_at(deadline) as scope:
             await self._fill()
         if scope.cancelled_caught:
             raise _Timeout
@@ -477,6 +537,11 @@ class _Connection:
                 if head is None:
                     nursery.cancel_scope.cancel()
                     return
+                if isinstance(head, _Refused):
+                    await self._reject(head.status, head.message)
+                    await self._linger()
+                    nursery.cancel_scope.cancel()
+                    return
                 if not isinstance(head, _Head):
                     self._to_h11()
                     break
@@ -499,6 +564,7 @@ class _Connection:
         """Hand the connection to h11 from here on, with every byte not yet parsed."""
         h = h11.Connection(h11.SERVER, max_incomplete_event_size=self.server.max_header_bytes)
         self.h11 = h
+        self._start_head(h)
         self._flush_stash(h)
 
     async def _serve_h11(self, first: bool) -> None:
@@ -529,15 +595,26 @@ class _Connection:
                 await self._reject(431, self._too_large_message())
                 await self._linger()
                 return
-            exchange = H11Exchange(
-                self,
-                request.method.decode("ascii").upper(),
-                request.target.decode("latin-1"),
-                Headers.from_raw(request.headers.raw_items()),
+            method = request.method.decode("ascii")
+            target = request.target.decode("latin-1")
+            headers = Headers.from_raw(request.headers.raw_items())
+            refusal = head_error(
+                method,
+                request.http_version.decode("ascii"),
+                target,
+                content_length="content-length" in headers,
+                transfer_encoding="transfer-encoding" in headers,
+                folded=self.folded,
             )
+            if refusal is not None:
+                await self._reject(*refusal)
+                await self._linger()
+                return
+            exchange = H11Exchange(self, method, target, headers)
             if not await self._exchange(exchange, h):
                 return
             h.start_next_cycle()
+            self._start_head(h)
 
     def _too_large_message(self) -> str:
         return (
@@ -583,7 +660,11 @@ class _Connection:
                 if self.gone:
                     return None  # the client left half-way through a head
                 if deadline is None:
-                    deadline = trio.current_time() + server.header_timeout
+                    # The whole head within the header timeout: of connecting for the
+                    # first request, of its first byte for the next ones.
+                    deadline = (self.started_at if first else trio.current_time()) + (
+                        server.header_timeout
+                    )
                 with trio.move_on_at(deadline) as scope:
                     await self._fill()
                 if scope.cancelled_caught:
@@ -617,7 +698,9 @@ class _Connection:
                 if not await self._idle_wait(idle_deadline):
                     return None
             if deadline is None:
-                deadline = trio.current_time() + server.header_timeout
+                deadline = (self.started_at if first else trio.current_time()) + (
+                    server.header_timeout
+                )
             event = await self._event(deadline)
         if type(event) is h11.Request:
             return event
@@ -684,7 +767,10 @@ class _Connection:
             while self.body_left:
                 if not self.stash:
                     try:
-                        if not await self._more_body():
+                        more = await self._more_body(
+                            trio.current_time() + self.server.header_timeout
+                        )
+                        if not more:
                             return False
                     except _Timeout:
                         return False
@@ -769,7 +855,7 @@ class H11Exchange:
         self._conn = conn
         self._method = method
         self._path, self._query = _split_target(target)
-        self._headers = headers
+        self._headers = origin_headers(target, headers)
         self._body: bytes | None = None
         self._too_large = False
         self._started = False
@@ -829,6 +915,10 @@ class H11Exchange:
         self._body = body
         return body
 
+    def _too_slow(self, pace: BodyPace, received: int) -> ClientDisconnected:
+        self._failed = (408, pace.reason(received, trio.current_time()))
+        return ClientDisconnected("the client sent its request body too slowly")
+
     async def _read_plain_body(self) -> bytes:
         conn = self._conn
         left = conn.body_left
@@ -836,21 +926,21 @@ class H11Exchange:
             # The usual case: the body came with the head.
             conn.body_left = 0
             return conn._take(left)
+        pace = conn.server.body_pace()
         parts: list[bytes] = []
+        received = 0
         while left:
             if not conn.stash:
                 try:
-                    more = await conn._more_body()
+                    more = await conn._more_body(pace.deadline(received))
                 except _Timeout:
-                    self._failed = (408, "request timeout: the request body came too slowly")
-                    raise ClientDisconnected(
-                        "the client stopped sending its request body"
-                    ) from None
+                    raise self._too_slow(pace, received) from None
                 if not more:
                     raise ClientDisconnected("the client disconnected before sending its body")
                 continue
             part = conn._take(left)
             left -= len(part)
+            received += len(part)
             conn.body_left = left
             parts.append(part)
         return b"".join(parts)
@@ -859,14 +949,14 @@ class H11Exchange:
         conn = self._conn
         if h.they_are_waiting_for_100_continue:
             await conn.send(h.send(h11.InformationalResponse(status_code=100, headers=[])))
+        pace = conn.server.body_pace()
         parts: list[bytes] = []
         size = 0
         while True:
             try:
-                event = await conn._event(math.inf, progress=conn.server.header_timeout)
+                event = await conn._event(pace.deadline(size))
             except _Timeout:
-                self._failed = (408, "request timeout: the request body came too slowly")
-                raise ClientDisconnected("the client stopped sending its request body") from None
+                raise self._too_slow(pace, size) from None
             except h11.RemoteProtocolError as exc:
                 if not conn.gone:
                     self._failed = (400, f"malformed HTTP/1.1 request body: {exc}")
@@ -1027,7 +1117,10 @@ async def serve_h11(
     ssl_context: ssl.SSLContext | None = None,
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_timeout: float,
-    request_header_timeout: float = 30.0,
+    request_header_timeout: float = 10.0,
+    body_timeout: float = 60.0,
+    min_body_rate: float = 500.0,
+    body_rate_grace: float = 5.0,
     keep_alive_timeout: float = 75.0,
     max_header_bytes: int = 64 * 1024,
     max_connections: int | None = None,
@@ -1041,9 +1134,11 @@ async def serve_h11(
     ``https`` with ``ssl_context``). Once ``shutdown_trigger`` returns: no new connections,
     idle keep-alive connections close at once, exchanges in progress get ``graceful_timeout``
     seconds, then are cancelled. ``request_header_timeout`` bounds the time to receive a
-    request's headers and each wait for more of its body; ``keep_alive_timeout`` how long an
-    idle connection is kept; ``max_connections`` caps open connections (further clients wait
-    in the listen backlog).
+    request's head (from connecting, for the first one); a body must arrive within
+    ``body_timeout`` seconds of when the handler starts reading it, and at ``min_body_rate``
+    bytes/s or faster once ``body_rate_grace`` seconds have passed (408 and close otherwise);
+    ``keep_alive_timeout`` how long an idle connection is kept; ``max_connections`` caps
+    open connections (further clients wait in the listen backlog).
     ``on_shutdown`` is called the moment shutdown begins (the MCP endpoint ends its SSE
     streams there).
     """
@@ -1052,6 +1147,9 @@ async def serve_h11(
         max_body=max_body,
         ssl_context=ssl_context,
         header_timeout=request_header_timeout,
+        body_timeout=body_timeout,
+        min_body_rate=min_body_rate,
+        body_rate_grace=body_rate_grace,
         keep_alive_timeout=keep_alive_timeout,
         max_header_bytes=max_header_bytes,
         max_connections=max_connections,

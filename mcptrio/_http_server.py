@@ -230,7 +230,15 @@ class HttpEndpoint:
 
     def asgi_app(self) -> AsgiApp:
         """This endpoint as an ASGI 3 application (with lifespan) to mount anywhere."""
-        return AsgiApp(self.handle, max_body=self.config.max_body_bytes, background=self.run)
+        cfg = self.config
+        return AsgiApp(
+            self.handle,
+            max_body=cfg.max_body_bytes,
+            background=self.run,
+            body_timeout=cfg.body_timeout,
+            min_body_rate=cfg.min_body_rate,
+            body_rate_grace=cfg.body_rate_grace,
+        )
 
     def statistics(self) -> dict[str, int]:
         """Live sessions, open SSE streams, requests in flight, resumptions."""
@@ -1207,6 +1215,10 @@ async def serve_http(
                         host=cfg.host,
                         port=cfg.port,
                         max_body=cfg.max_body_bytes,
+                        request_header_timeout=cfg.header_timeout,
+                        body_timeout=cfg.body_timeout,
+                        min_body_rate=cfg.min_body_rate,
+                        body_rate_grace=cfg.body_rate_grace,
                         background=endpoint.run,
                         shutdown_trigger=shutdown.wait,
                         graceful_timeout=grace,
@@ -1253,7 +1265,9 @@ async def _serve_hypercorn(
     hconfig.graceful_timeout = grace
     hconfig.accesslog = None
     hconfig.errorlog = None
-    hconfig.keep_alive_timeout = 75
+    # Hypercorn counts a connection whose request head is still arriving as idle: its
+    # keep-alive timeout is the only bound it puts on a slow head (it closes, without a 408).
+    hconfig.keep_alive_timeout = cfg.header_timeout
     app: Any = endpoint.asgi_app()
     await hypercorn.trio.serve(
         app, hconfig, shutdown_trigger=shutdown.wait, task_status=task_status
