@@ -252,7 +252,13 @@ class AsgiApp:
             return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(exchange.pump)
+            # The body (up to the limit) arrives before the handler runs, so a client that
+            # sends it slowly holds its own connection, never what the handler takes
+            # (request budgets, sessions).
+            await exchange._body_done.wait()
             try:
+                if exchange.failed is not None:
+                    raise ClientDisconnected("the client sent its request body too slowly")
                 await self._handler(exchange)
                 if not exchange.started and not exchange.disconnected:
                     raise RuntimeError("the handler returned without answering")

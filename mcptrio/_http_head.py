@@ -73,6 +73,9 @@ def head_error(
     if method not in KNOWN_METHODS:
         hint = " (method names are case-sensitive)" if method.upper() in KNOWN_METHODS else ""
         return 501, f"not implemented: unknown method {method!r}{hint}"
+    if method == "CONNECT":
+        # A 2xx answer would turn the connection into a tunnel; there is nothing to tunnel to.
+        return 501, "not implemented: CONNECT (this server is not a proxy)"
     if transfer_encoding:
         if content_length:
             # RFC 9112 section 6.3: a message with both is a request-smuggling attempt
@@ -88,8 +91,6 @@ def head_error(
         if target == "*":
             if method != "OPTIONS":
                 return 400, f"bad request: the target '*' is only for OPTIONS, not {method}"
-        elif method == "CONNECT":
-            pass  # authority-form (host:port); whatever serves it judges it
         elif absolute_form(target) is None:
             return (
                 400,
