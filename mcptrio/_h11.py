@@ -712,11 +712,10 @@ class _Connection:
             if self.h11 is not None or self.body_left:
                 # The body (up to the limit) is read before the handler runs, so a client
                 # that sends it slowly holds its own connection, never what the handler
-                # takes (request budgets, sessions); too slow is answered with 408.
-                try:
+                # takes (request budgets, sessions); too slow is answered with 408. Too large
+                # is the handler's to refuse when it asks for the body.
+                with contextlib.suppress(BodyTooLarge):
                     await ex.read_body(self.server.max_body)
-                except BodyTooLarge:
-                    pass  # refused by the handler when it asks for the body
             await self.server.handler(ex)
         except ClientDisconnected:
             pass

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from urllib.parse import unquote
 
 import h11
 import orjson
@@ -27,6 +28,7 @@ from test_h11 import Raw, _heads
 from test_http_server import ACCEPT, INIT, running
 from test_http_server import adapter as adapter  # the adapter-parametrized fixture
 
+from mcptrio._asgi import AsgiApp
 from mcptrio._h11 import _Connection, _Server
 from mcptrio._http_head import BodyPace, absolute_form, head_error
 from mcptrio._http_server import HttpServerInfo
@@ -496,3 +498,90 @@ def _refusal_of(head: bytes) -> int | None:
         folded=re.search(rb"\n[ \t]", head) is not None,
     )
     return None if refusal is None else refusal[0]
+
+
+# The ASGI adapter gets heads Hypercorn has parsed: the same property over ASGI scopes.
+
+_SCOPES = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["GET", "POST", "OPTIONS", "get", "BREW", "CONNECT", "HEAD"]),
+        "http_version": st.sampled_from(["1.1", "1.0", "2", "3", "2.0", "0.9"]),
+        "raw_path": st.sampled_from(
+            [b"/mcp", b"*", b"http://127.0.0.1:8000/mcp", b"http://u@h/", b"h:443", b"", b"/%zz"]
+        ),
+        "headers": st.lists(
+            st.tuples(
+                st.sampled_from([b"host", b"content-length", b"transfer-encoding", b"x-a"]),
+                st.sampled_from([b"127.0.0.1", b"5", b"chunked", b""]),
+            ),
+            max_size=4,
+        ),
+    }
+)
+
+
+async def _asgi_exchange(
+    scope: dict[str, object], pieces: list[tuple[bytes, float]]
+) -> list[dict[str, object]]:
+    app = AsgiApp(_echo, max_body=1024, body_timeout=5.0, min_body_rate=10.0, body_rate_grace=1)
+    raw_path = scope["raw_path"]
+    assert isinstance(raw_path, bytes)
+    full = {
+        "type": "http",
+        "path": unquote(raw_path.decode("latin-1")),
+        "query_string": b"",
+        "client": ("127.0.0.1", 1),
+        **scope,
+    }
+    messages: list[dict[str, object]] = [
+        {"type": "http.request", "body": body, "more_body": True, "delay": delay}
+        for body, delay in pieces
+    ]
+    messages.append({"type": "http.request", "body": b"", "more_body": False, "delay": 0.0})
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        if not messages:
+            await trio.sleep_forever()
+        message = messages.pop(0)
+        delay = message.pop("delay")
+        assert isinstance(delay, float)
+        await trio.sleep(delay)
+        return message
+
+    async def send(message: MutableMapping[str, object]) -> None:
+        sent.append(dict(message))
+
+    await app(full, receive, send)
+    return sent
+
+
+@settings(max_examples=300)
+@given(
+    scope=_SCOPES,
+    pieces=st.lists(
+        st.tuples(st.binary(max_size=20), st.sampled_from([0.0, 0.5, 3.0])), max_size=4
+    ),
+)
+def test_every_asgi_request_gets_a_well_formed_answer(
+    scope: dict[str, object], pieces: list[tuple[bytes, float]]
+) -> None:
+    sent = trio.run(
+        _asgi_exchange, scope, pieces, clock=trio.testing.MockClock(autojump_threshold=0)
+    )
+    start, *bodies = sent
+    assert start["type"] == "http.response.start"
+    status = start["status"]
+    assert isinstance(status, int) and 100 <= status <= 599
+    assert [m["type"] for m in bodies] == ["http.response.body"] * len(bodies)
+    assert bodies and bodies[-1]["more_body"] is False
+    headers = start["headers"]
+    assert isinstance(headers, list)
+    if status >= 400 and status != 413:
+        assert (b"connection", b"close") in headers, (status, headers)
+    if status == 200:
+        # Served: the head passed every rule the ASGI adapter can apply.
+        assert scope["method"] in ("GET", "POST", "OPTIONS", "HEAD")
+        assert scope["http_version"] in ("1.1", "1.0", "2", "3")
+        names = {name for name, _ in scope["headers"]}  # type: ignore[attr-defined]
+        assert not {b"content-length", b"transfer-encoding"} <= names
