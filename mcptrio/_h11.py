@@ -12,7 +12,10 @@ Host, the body (if any) framed by one Content-Length, and no Expect, Upgrade or
 Transfer-Encoding. A connection reads those itself and writes their responses directly,
 which costs a fraction of the general state machine. The first request of another shape
 (or any bytes that are not plainly valid) hands the connection to h11 for good, with every
-unparsed byte, so h11 judges everything unusual exactly as before.
+unparsed byte, so h11 judges everything unusual exactly as before. Heads read either way
+then pass the same RFC 9112 rules (:func:`~mcptrio._http_head.head_error`), which refuse
+some heads h11 accepts (both Transfer-Encoding and Content-Length, folded header lines,
+versions other than 1.0 and 1.1, unknown methods).
 """
 
 from __future__ import annotations
@@ -106,9 +109,10 @@ _H11 = object()
 class _Refused:
     """A well-formed request head that :func:`head_error` refuses."""
 
-    __slots__ = ("message", "status")
+    __slots__ = ("message", "method", "status")
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, method: str, status: int, message: str) -> None:
+        self.method = method
         self.status = status
         self.message = message
 
@@ -154,7 +158,7 @@ def _parse_head(head: str) -> _Head | _Refused | object:
         method, "1.1", target, content_length=length is not None, transfer_encoding=False
     )
     if refusal is not None:
-        return _Refused(*refusal)
+        return _Refused(method, *refusal)
     return _Head(
         method,
         target,
@@ -538,7 +542,7 @@ class _Connection:
                     nursery.cancel_scope.cancel()
                     return
                 if isinstance(head, _Refused):
-                    await self._reject(head.status, head.message)
+                    await self._reject(head.status, head.message, head=head.method == "HEAD")
                     await self._linger()
                     nursery.cancel_scope.cancel()
                     return
@@ -607,7 +611,7 @@ class _Connection:
                 folded=self.folded,
             )
             if refusal is not None:
-                await self._reject(*refusal)
+                await self._reject(*refusal, head=method == "HEAD")
                 await self._linger()
                 return
             exchange = H11Exchange(self, method, target, headers)
