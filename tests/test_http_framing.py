@@ -296,6 +296,16 @@ async def test_a_body_sent_a_byte_at_a_time_gets_408_while_others_are_served(
         await served_meanwhile(info)
 
 
+async def test_a_byte_every_ten_seconds_is_dropped_with_the_default_settings(
+    adapter: str, clock: trio.testing.MockClock
+) -> None:
+    async with (
+        running(server=adapter) as (info, _),
+        attack(info, slow_post(100), b"x" * 100, 10.0) as raw,
+    ):
+        await refused(raw, 408, b"bytes/s", within=60)
+
+
 async def test_a_body_fast_enough_but_too_long_in_all_gets_408(
     adapter: str, clock: trio.testing.MockClock
 ) -> None:
