@@ -182,6 +182,27 @@ async def test_a_fold_split_across_reads_is_still_seen() -> None:
         await refused(raw, 400, b"folding")
 
 
+@pytest.mark.parametrize(
+    ("data", "folded"),
+    [
+        (b"GET / HTTP/1.1\r\nhost: x\r\nx-a: one\r\n two\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nhost: x\r\nx-a: one\r\n\ttwo\r\n\r\n", True),
+        (b"GET / HTTP/1.1\nhost: x\nx-a: one\n two\n\n", True),
+        # What follows the head is body, whatever it looks like.
+        (b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\na\r\n b", False),
+        (b"POST / HTTP/1.1\nhost: x\ncontent-length: 5\n\na\n\tb", False),
+        (b"GET / HTTP/1.1\r\nhost: x\r\nx-a: one two\r\n\r\n", False),
+    ],
+)
+async def test_folded_lines_are_seen_however_the_head_is_read(data: bytes, folded: bool) -> None:
+    conn = _Connection(_test_server(), trio.testing.memory_stream_pair()[0], None)
+    for size in range(1, len(data) + 1):
+        conn.folded, conn.head_scan = False, b""
+        for i in range(0, len(data), size):
+            conn._scan_head(data[i : i + size])
+        assert (conn.folded, conn.head_scan) == (folded, None), size
+
+
 def init_request(target: bytes, host: bytes) -> bytes:
     body = orjson.dumps(INIT)
     return (
@@ -402,9 +423,8 @@ async def _echo(ex: HttpExchange) -> None:
     await ex.respond(200, [("content-type", "text/plain")], b"%d" % len(body))
 
 
-async def _serve_one_connection(data: list[bytes]) -> bytes:
-    """Send ``data`` (in pieces) to one in-memory connection; every byte it answers with."""
-    server = _Server(
+def _test_server() -> _Server:
+    return _Server(
         _echo,
         max_body=1024,
         ssl_context=None,
@@ -416,6 +436,11 @@ async def _serve_one_connection(data: list[bytes]) -> bytes:
         max_header_bytes=4096,
         max_connections=None,
     )
+
+
+async def _serve_one_connection(data: list[bytes]) -> bytes:
+    """Send ``data`` (in pieces) to one in-memory connection; every byte it answers with."""
+    server = _test_server()
     client, ours = trio.testing.memory_stream_pair()
     received = bytearray()
 
