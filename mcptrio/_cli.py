@@ -1,30 +1,80 @@
-"""The command line: ``python -m mcptrio serve TARGET``."""
+"""The command line: ``python -m mcptrio serve TARGET``.
+
+Every mistake a person can make on it (a bad option, a config file or variable, a server file
+that does not import, a port in use, a missing extra) ends with one ``mcptrio: ...`` line on
+stderr saying what to do, and exit status 2; tracebacks are for bugs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import trio
 
-from ._config import Config, ConfigError, load_config
+from ._config import Config, ConfigError, HttpConfig, load_config
 from ._serve import serve_stdio
 from ._server import Server
 from ._target import TargetError, load_target
 
 __all__ = ["main"]
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+_FREE_PORT_HINT = "pick another with --port, or 0 for a free one"
+
+
+class UsageError(Exception):
+    """A mistake in how the command was run; its message says what to do instead."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"mcptrio: {message} (see '{self.prog} --help')\n")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number; give 1-65535, or 0 for a free port"
+        ) from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port {value} is out of range; give 1-65535, or 0 for a free port"
+        )
+    return value
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"unknown log level {text!r}; choose one of {', '.join(_LOG_LEVELS)}"
+        )
+    return level
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from . import __version__
+
+    parser = _Parser(
         prog="python -m mcptrio", description="mcptrio: Model Context Protocol toolkit for Trio."
     )
+    parser.add_argument("--version", action="version", version=f"mcptrio {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",
@@ -42,9 +92,22 @@ def _parser() -> argparse.ArgumentParser:
         default="stdio",
         help="how to serve (default: stdio)",
     )
-    serve.add_argument("--host", help="HTTP: address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="HTTP: port (default 8000; 0 picks a free one)")
+    serve.add_argument(
+        "--host",
+        help="HTTP: address to bind (default 127.0.0.1; 0.0.0.0 or :: for every interface)",
+    )
+    serve.add_argument(
+        "--port", type=_port, help="HTTP: port, 1-65535 (default 8000; 0 picks a free one)"
+    )
     serve.add_argument("--path", help="HTTP: the MCP endpoint path (default /mcp)")
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        dest="allowed_hosts",
+        help="HTTP: also accept requests whose Host header names NAME (a host name, 'name:port',"
+        " an IP address, '*.domain' or '*'); repeat for several",
+    )
     serve.add_argument(
         "--json-response",
         action="store_true",
@@ -61,8 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--log-level",
+        type=_log_level,
         default="WARNING",
-        help="level of the server's own diagnostics on stderr (default: WARNING)",
+        help="level of the server's own diagnostics on stderr: "
+        f"{', '.join(_LOG_LEVELS)} (default: WARNING)",
     )
     return parser
 
@@ -80,6 +145,16 @@ def _configured(args: argparse.Namespace) -> Config:
         )
         if value is not None
     }
+    if args.allowed_hosts:
+        from ._http_security import HostPolicy
+
+        try:
+            HostPolicy(allowed_hosts=tuple(args.allowed_hosts))
+        except ValueError as exc:
+            message = str(exc).removeprefix("allowed_hosts: ")
+            raise UsageError(f"--allowed-host: {message}") from None
+        hosts = (*config.http.allowed_hosts, *args.allowed_hosts)
+        overrides["allowed_hosts"] = tuple(dict.fromkeys(hosts))
     if overrides:
         try:
             config = attrs.evolve(config, http=attrs.evolve(config.http, **overrides))
@@ -88,13 +163,112 @@ def _configured(args: argparse.Namespace) -> Config:
     return config
 
 
+def _bind_problem(exc: OSError, cfg: HttpConfig) -> str:
+    """What to do when the HTTP server cannot listen where ``cfg`` says."""
+    host, port = cfg.host, cfg.port
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"cannot resolve the host {host!r} ({exc.strerror}): give --host an IP address,"
+            " or a name this machine resolves"
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use: {_FREE_PORT_HINT}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {host}: no network interface of this machine has that address;"
+            " use --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface)"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"not allowed to listen on port {port} on {host} (ports below 1024 need"
+            f" privileges): {_FREE_PORT_HINT}"
+        )
+    return f"cannot listen on port {port} on {host}: {exc.strerror or exc}"
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _startup_lines(name: str, url: str, cfg: HttpConfig) -> list[str]:
+    """The line naming the URL, and a hint when clients of that address would be refused."""
+    from ._http_security import HostPolicy, check_request
+
+    parts = urlsplit(url)
+    bound = cfg.host.strip("[]")
+    wildcard = bound in _WILDCARDS
+    port = parts.port
+    if wildcard:
+        # This machine can always reach a wildcard socket through the loopback address.
+        loopback = "127.0.0.1" if bound == "0.0.0.0" else "[::1]"
+        url = urlunsplit(parts._replace(netloc=f"{loopback}:{port}"))
+    first = f"serving {name!r} on {url}"
+    if wildcard:
+        first += f" (listening on every interface: {cfg.host})"
+    lines = [first]
+    if "*" in cfg.allowed_hosts:
+        return lines
+    policy = HostPolicy(allowed_hosts=cfg.allowed_hosts)
+
+    def refused(host: str) -> bool:
+        reason = check_request(
+            policy, host=host, origin=None, forwarded_host=None, forwarded=None, peer_ip=None
+        )
+        return reason is not None
+
+    accepted = ", ".join(cfg.allowed_hosts)
+    if refused(urlsplit(url).netloc):
+        lines.append(
+            f"the Host check accepts only {accepted}, so requests to {url} are refused:"
+            f" add --allowed-host {urlsplit(url).hostname}"
+        )
+    elif wildcard:
+        # Names other machines can use: the allowed ones that are not this machine's own.
+        named = [
+            host
+            for host in cfg.allowed_hosts
+            if not host.startswith("*") and host.lower() not in _LOOPBACK_NAMES
+        ]
+        netlocs = [
+            netloc
+            for netloc in dict.fromkeys(
+                host if ":" in host.split("]")[-1] else f"{host}:{port}" for host in named
+            )
+            # An entry for another port names another server.
+            if netloc.rsplit(":", 1)[1] == str(port) and not refused(netloc)
+        ]
+        if netlocs:
+            for netloc in netlocs:
+                lines.append(
+                    f"other machines can connect as {urlunsplit(parts._replace(netloc=netloc))}"
+                )
+        else:
+            other = socket.gethostname() or "NAME"
+            other_url = urlunsplit(parts._replace(netloc=f"{other}:{port}"))
+            lines.append(
+                f"the Host check accepts only {accepted}: for other machines to connect"
+                f" (e.g. as {other_url}), add --allowed-host NAME for each name they use,"
+                f" e.g. --allowed-host {other}"
+            )
+    return lines
+
+
 async def _serve_http(server: Server, config: Config) -> None:
     from ._http_server import serve_http
 
     async with trio.open_nursery() as nursery:
-        info = await nursery.start(serve_http, server, config.http)
-        # The URL goes to stderr: stdout is kept free for programs that wrap us.
-        print(f"mcptrio: serving {server.name!r} on {info.url}", file=sys.stderr, flush=True)
+        try:
+            info = await nursery.start(serve_http, server, config.http)
+        except BaseException as exc:
+            leaves = _leaves(exc)
+            if len(leaves) == 1 and isinstance(leaves[0], OSError):
+                raise UsageError(_bind_problem(leaves[0], config.http)) from None
+            raise
+        # stderr: stdout is kept free for programs that wrap us.
+        for line in _startup_lines(server.name, info.url, config.http):
+            print(f"mcptrio: {line}", file=sys.stderr, flush=True)
 
 
 async def _until_signalled(serve: Callable[[], Awaitable[None]]) -> int:
@@ -124,28 +298,49 @@ async def _until_signalled(serve: Callable[[], Awaitable[None]]) -> int:
     return 130 if received[0] == signal.SIGINT else 0
 
 
+def _fail(message: str, details: str = "") -> int:
+    if details:
+        sys.stderr.write(details if details.endswith("\n") else details + "\n")
+    print(f"mcptrio: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
+        level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
         config = _configured(args)
         server = load_target(args.target, Server)
-    except (ConfigError, TargetError) as exc:
-        print(f"mcptrio: {exc}", file=sys.stderr)
-        return 2
+    except TargetError as exc:
+        return _fail(str(exc), exc.details)
+    except (ConfigError, UsageError) as exc:
+        return _fail(str(exc))
     if args.config is not None or any(k.upper().startswith("MCPTRIO_SERVER__") for k in os.environ):
         server.config = config.server
     if config.cluster.redis_url is not None:
         from ._redis_bus import RedisChangeBus
 
-        server.use_change_bus(
-            RedisChangeBus(config.cluster.redis_url, channel=config.cluster.channel)
-        )
-    if args.transport == "http":
-        return trio.run(_until_signalled, partial(_serve_http, server, config))
-    return trio.run(_until_signalled, partial(serve_stdio, server))
+        try:
+            bus = RedisChangeBus(config.cluster.redis_url, channel=config.cluster.channel)
+        except ImportError:
+            return _fail(
+                "a Redis URL is configured (cluster.redis_url, set by the config file or"
+                " MCPTRIO_CLUSTER__REDIS_URL) but the coredis package is missing:"
+                " install mcptrio[redis] (pip install 'mcptrio[redis]')"
+            )
+        except ValueError as exc:
+            return _fail(f"cluster.redis_url: {exc}")
+        server.use_change_bus(bus)
+    serve = partial(_serve_http, server, config) if args.transport == "http" else None
+    try:
+        if serve is not None:
+            return trio.run(_until_signalled, serve)
+        return trio.run(_until_signalled, partial(serve_stdio, server))
+    except BaseException as exc:
+        leaves = _leaves(exc)
+        if len(leaves) == 1 and isinstance(leaves[0], UsageError):
+            return _fail(str(leaves[0]))
+        raise

@@ -75,6 +75,15 @@ def _int_at_least(bound: int) -> Callable[[Any, attrs.Attribute[Any], Any], None
     return check
 
 
+def _port(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _FieldError(inst, attribute.name, f"expected int, got {_type_name(value)}")
+    if not 0 <= value <= 65535:
+        raise _FieldError(
+            inst, attribute.name, f"must be 1-65535, or 0 for a free port, got {value}"
+        )
+
+
 def _float_check(
     *, above: float | None = None, at_least: float | None = None
 ) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -211,8 +220,8 @@ class HttpConfig(_ConfigBase):
     host: str = attrs.field(default="127.0.0.1", validator=attrs.validators.instance_of(str))
     """Address to bind; 127.0.0.1 keeps a local server unreachable from other machines."""
 
-    port: int = attrs.field(default=8000, validator=_int_at_least(0))
-    """Port to bind; 0 picks a free one."""
+    port: int = attrs.field(default=8000, validator=_port)
+    """Port to bind, 1-65535; 0 picks a free one."""
 
     path: str = attrs.field(default="/mcp", validator=_path)
     """The MCP endpoint."""

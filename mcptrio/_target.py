@@ -20,6 +20,7 @@ import importlib.util
 import os
 import re
 import sys
+import traceback
 import types
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +34,16 @@ _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
 
 
 class TargetError(Exception):
-    """The spec names nothing usable: no such file or module, no such object, wrong type."""
+    """The spec names nothing usable: no such file or module, no such object, wrong type.
+
+    ``details`` holds, for an error raised by the user's code while it was imported or called,
+    the frames of that code (our own and the import system's left out), for printing above
+    the message.
+    """
+
+    def __init__(self, message: str, *, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def load_target(spec: str, expected: type[T], *, default_name_hint: str = "server") -> T:
@@ -76,9 +86,7 @@ def load_target(spec: str, expected: type[T], *, default_name_hint: str = "serve
         try:
             obj = obj()
         except Exception as exc:
-            raise TargetError(
-                f"calling {where}:{expr} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise _failed(f"calling {where}:{expr}", exc) from exc
 
     if not isinstance(obj, expected):
         hint = ""
@@ -138,10 +146,7 @@ def _import_module(name: str) -> types.ModuleType:
     except SystemExit as exc:
         raise TargetError(_exited(name, exc)) from exc
     except Exception as exc:
-        raise TargetError(
-            f"importing {name!r} failed: {type(exc).__name__}: {exc}"
-            " (the traceback above shows where)"
-        ) from exc
+        raise _failed(f"importing {name!r}", exc) from exc
 
 
 def _import_file(where: str) -> types.ModuleType:
@@ -179,11 +184,33 @@ def _import_file(where: str) -> types.ModuleType:
         sys.modules.pop(module_name, None)
         if not isinstance(exc, Exception):
             raise
-        raise TargetError(
-            f"importing {where!r} failed: {type(exc).__name__}: {exc}"
-            " (the traceback above shows where)"
-        ) from exc
+        raise _failed(f"importing {where!r}", exc) from exc
     return module
+
+
+_OWN_DIR = str(Path(__file__).resolve().parent) + os.sep
+
+
+def _failed(doing: str, exc: BaseException) -> TargetError:
+    """A TargetError for user code that raised: where it failed, and its frames as details."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        # The error is in the source itself; its own lines show the place with a caret.
+        lines = traceback.format_exception_only(type(exc), exc)
+        details = "".join(line for line in lines if line.startswith(" "))
+        where = f"{exc.filename}, line {exc.lineno}"
+        return TargetError(
+            f"{doing} failed at {where}: {type(exc).__name__}: {exc.msg}", details=details
+        )
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<") and not frame.filename.startswith(_OWN_DIR)
+    ]
+    at = f" at {frames[-1].filename}, line {frames[-1].lineno}" if frames else ""
+    return TargetError(
+        f"{doing} failed{at}: {type(exc).__name__}: {exc}",
+        details="".join(traceback.format_list(frames)),
+    )
 
 
 def _exited(where: str, exc: SystemExit) -> str:
