@@ -189,17 +189,28 @@ class ConfigSection(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         from mcptrio._config import ENV_PREFIX, Config
 
-        section = self.arguments[0]
+        section: str | None = self.arguments[0]
         sections = typing.get_type_hints(Config)
-        if section not in sections:
+        standalone = getattr(mcptrio, str(section), None)
+        if isinstance(standalone, type) and attrs.has(standalone):
+            # A config class of its own (not a section of Config), e.g. the HTTP client's.
+            cls, section = standalone, None
+        elif section not in sections:
             raise self.error(f"Config has no section {section!r}; it has {', '.join(sections)}")
-        cls = sections[section]
+        else:
+            cls = sections[section]
         hints = typing.get_type_hints(cls)
         docs = ModuleAnalyzer.for_module(cls.__module__).find_attr_docs()
         public = getattr(mcptrio, cls.__name__, None) is cls
         name = f":class:`~mcptrio.{cls.__name__}`" if public else f"``{cls.__name__}``"
+        intro = (
+            f"The ``[{section}]`` table; in Python, {name} (``Config.{section}``)."
+            if section is not None
+            else f"In Python, {name}; in TOML, a file of these keys read with"
+            f" ``load_config({cls.__name__}, path=...)``."
+        )
         lines = [
-            f"The ``[{section}]`` table; in Python, {name} (``Config.{section}``).",
+            intro,
             "",
             ".. list-table::",
             "   :header-rows: 1",
@@ -214,15 +225,15 @@ class ConfigSection(SphinxDirective):
             doc = [line.strip() for line in docs.get((cls.__name__, field.name), [])]
             if not any(doc):
                 raise self.error(f"{cls.__name__}.{field.name} has no docstring to show here")
-            env = f"{ENV_PREFIX}{section}__{field.name}".upper()
             lines += [
                 f"   * - ``{field.name}``",
                 f"     - {_type_text(hints[field.name])}{_range_text(field)}",
                 f"     - {_default_text(field)}",
                 f"     - {' '.join(line for line in doc if line)}",
-                "",
-                f"       Environment: ``{env}``",
             ]
+            if section is not None:
+                env = f"{ENV_PREFIX}{section}__{field.name}".upper()
+                lines += ["", f"       Environment: ``{env}``"]
         self.state.document.settings.record_dependencies.add(inspect.getfile(cls))
         return self.parse_text_to_nodes("\n".join(lines))
 

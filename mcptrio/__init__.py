@@ -17,6 +17,7 @@ from ._client import open_client as open_client
 from ._config import ClusterConfig as ClusterConfig
 from ._config import Config as Config
 from ._config import ConfigError as ConfigError
+from ._config import HttpClientConfig as HttpClientConfig
 from ._config import HttpConfig as HttpConfig
 from ._config import ServerConfig as ServerConfig
 from ._config import StdioConfig as StdioConfig

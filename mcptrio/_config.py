@@ -30,6 +30,7 @@ __all__ = [
     "ClusterConfig",
     "Config",
     "ConfigError",
+    "HttpClientConfig",
     "HttpConfig",
     "LogLevel",
     "ServerConfig",
@@ -707,3 +708,49 @@ def _unknown_key(source: str, path: tuple[str, ...], known: list[str]) -> str:
     if close:
         return f"{message}; did you mean '{close[0]}'?"
     return f"{message}; known keys here: {', '.join(known)}"
+
+
+# --------------------------------------------------------------------------- the HTTP client
+
+
+@attrs.frozen(kw_only=True)
+class HttpClientConfig(_ConfigBase):
+    """How :func:`~mcptrio.open_http_transport` resumes an event stream that drops.
+
+    A request answered on an SSE stream that ends before the answer came is resumed with
+    ``GET`` and ``Last-Event-ID``: first after the server's ``retry`` hint (or
+    ``resume_delay``), then each wait ``resume_backoff`` times longer, up to
+    ``resume_max_delay``. The request fails with an error naming this budget and what the
+    server said last once ``resume_attempts`` attempts or ``resume_window`` seconds have passed
+    without a new event; an event resets both. The defaults ride out a server restart of a few
+    seconds and still fail a call to a server that is gone within ten seconds.
+    """
+
+    resume_attempts: int = attrs.field(default=5, validator=_int_at_least(0))
+    """Attempts in a row, without a new event, to resume a dropped stream; 0 never resumes."""
+
+    resume_delay: float = attrs.field(
+        default=1.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Seconds before the first attempt when the server sent no ``retry`` hint."""
+
+    resume_backoff: float = attrs.field(
+        default=2.0, converter=_to_float, validator=_float_check(at_least=1.0)
+    )
+    """Factor by which each further attempt waits longer than the one before."""
+
+    resume_max_delay: float = attrs.field(
+        default=5.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Longest wait between two attempts, in seconds."""
+
+    resume_window: float = attrs.field(
+        default=10.0, converter=_to_float, validator=_float_check(above=0.0)
+    )
+    """Seconds after the drop (or the last event received) within which the stream must be
+    resumed; beyond it the request fails even if attempts remain."""
+
+    def resume_wait(self, attempt: int, retry_ms: int | None) -> float:
+        """Seconds to wait before resumption attempt ``attempt`` (0 is the first)."""
+        base = self.resume_delay if retry_ms is None else retry_ms / 1000
+        return float(min(base * self.resume_backoff**attempt, max(self.resume_max_delay, base)))

@@ -25,6 +25,7 @@ import binascii
 import contextlib
 import enum
 import logging
+import math
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -36,6 +37,7 @@ import httpx
 import orjson
 import trio
 
+from ._config import HttpClientConfig
 from ._errors import ConnectionClosed, ParseError
 from ._groups import unwrap_single_error
 from ._jsonrpc import (
@@ -56,7 +58,6 @@ from ._transport import Incoming
 from ._versions import META_PROTOCOL_VERSION, Era, era_of
 
 __all__ = [
-    "DEFAULT_RECONNECT_LIMIT",
     "HeaderPaths",
     "HttpClientStatistics",
     "HttpClientTransport",
@@ -78,10 +79,6 @@ HttpMode: TypeAlias = Literal["streamable-http", "sse"]
 SessionExpiredCallback: TypeAlias = Callable[[str], Awaitable[None]]
 """Called with the old session id when the server answers 404 for it."""
 
-DEFAULT_RECONNECT_LIMIT: Final = 5
-"""Attempts in a row, without progress, to resume a dropped event stream."""
-
-_DEFAULT_RETRY_MS: Final = 1000
 _MAX_REISSUES: Final = 2
 _ERROR_BODY_BYTES: Final = 64 * 1024
 _PREVIEW_CHARS: Final = 300
@@ -90,6 +87,9 @@ _ENDPOINT_TIMEOUT: Final = 10.0
 # No read timeout: a tool may think for minutes and an event stream may idle for hours;
 # callers bound their waits with trio.fail_after.
 _TIMEOUT: Final = httpx.Timeout(connect=10.0, read=None, write=30.0, pool=30.0)
+
+# Errors raised before the request left: it can be sent again elsewhere, nothing was lost.
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 _JSON: Final = "application/json"
 _EVENT_STREAM: Final = "text/event-stream"
@@ -133,14 +133,16 @@ class _TooLarge(Exception):
 
 
 class _Cursor:
-    """Where one event stream is: what to resume from, and how long to wait first."""
+    """Where one event stream is: what to resume from, how long to wait first (the
+    server's ``retry`` hint, when it gave one) and how the stream last ended."""
 
-    __slots__ = ("events", "last_event_id", "retry_ms")
+    __slots__ = ("ended", "events", "last_event_id", "retry_ms")
 
     def __init__(self) -> None:
         self.last_event_id: str | None = None
-        self.retry_ms = _DEFAULT_RETRY_MS
+        self.retry_ms: int | None = None
         self.events = 0
+        self.ended = "the server ended the stream"
 
 
 class _Exchange:
@@ -186,7 +188,7 @@ class HttpClientTransport:
         *,
         headers: Mapping[str, str],
         auth: httpx.Auth | tuple[str, str] | None,
-        reconnect_limit: int,
+        config: HttpClientConfig,
         terminate_on_close: bool,
         reinitialize: bool,
         on_session_expired: SessionExpiredCallback | None,
@@ -200,7 +202,7 @@ class HttpClientTransport:
         self._tasks = tasks
         self._extra_headers = dict(headers)
         self._auth = auth
-        self._reconnect_limit = reconnect_limit
+        self._config = config
         self._terminate_on_close = terminate_on_close
         self._reinitialize_enabled = reinitialize
         self._on_session_expired = on_session_expired
@@ -701,12 +703,11 @@ class HttpClientTransport:
                     return _Result.ACCEPTED
                 return await self._read_reply(exchange, response)
         except httpx.TransportError as exc:
-            await self._fail(
-                exchange,
-                self._local_error(
-                    None, f"could not send {what} to the MCP server at {url}: {_exc_text(exc)}"
-                ),
-            )
+            if isinstance(exc, _NOT_SENT):
+                message = f"could not send {what} to the MCP server at {url}: {_exc_text(exc)}"
+            else:
+                message = _unresumable_reply(what, "the connection broke", exc)
+            await self._fail(exchange, self._local_error(None, message))
             return _Result.FAILED
 
     async def _read_reply(self, exchange: _Exchange, response: httpx.Response) -> _Result:
@@ -733,12 +734,8 @@ class HttpClientTransport:
             )
             return _Result.FAILED
         except httpx.TransportError as exc:
-            await self._fail(
-                exchange,
-                self._local_error(
-                    None, f"the server's reply to {what} broke off: {_exc_text(exc)}"
-                ),
-            )
+            message = _unresumable_reply(what, "the server's JSON reply broke off", exc)
+            await self._fail(exchange, self._local_error(None, message))
             return _Result.FAILED
         if not body.strip():
             return _Result.ACCEPTED
@@ -828,6 +825,7 @@ class HttpClientTransport:
             return _Result.FAILED
         except httpx.TransportError as exc:
             log.debug("event stream for %s dropped: %s", exchange.request.id, _exc_text(exc))
+            exchange.cursor.ended = f"the stream broke ({_exc_text(exc)})"
         return _Result.ANSWERED if exchange.answered.is_set() else _Result.DROPPED
 
     def _decoder(self) -> SSEDecoder:
@@ -861,13 +859,16 @@ class HttpClientTransport:
                 return
 
     async def _resume(self, exchange: _Exchange, generation: int) -> _Result:
-        """GET with ``Last-Event-ID`` until the request is answered or resuming is hopeless.
+        """GET with ``Last-Event-ID`` until the request is answered or the resumption budget
+        (:class:`HttpClientConfig`) is spent.
 
         Returns EXPIRED when the stream's session is gone: the request must be sent again.
         """
         what = _describe(exchange.request)
+        budget = self._config
         attempts = 0
-        problem = "the stream ended"
+        since = trio.current_time()  # the drop, or the last event received since
+        last = exchange.cursor.ended  # what the server did or said last
         while not exchange.answered.is_set():
             cursor = exchange.cursor
             if cursor.last_event_id is None:
@@ -880,64 +881,91 @@ class HttpClientTransport:
                     ),
                 )
                 return _Result.FAILED
-            if attempts >= self._reconnect_limit:
-                await self._fail(
-                    exchange,
-                    self._local_error(
-                        None,
-                        f"the event stream of {what} broke and could not be resumed after"
-                        f" {attempts} attempt(s): {problem}",
-                    ),
-                )
+            deadline = since + budget.resume_window
+            remaining = deadline - trio.current_time()
+            if attempts >= budget.resume_attempts or remaining <= 0:
+                await self._fail(exchange, self._unresumable(what, attempts, since, last))
                 return _Result.FAILED
-            attempts += 1
-            with trio.move_on_after(cursor.retry_ms / 1000):
+            wait = budget.resume_wait(attempts, cursor.retry_ms)
+            with trio.move_on_after(min(wait, remaining)):
                 # Another stream may still carry the answer while we wait.
                 await exchange.answered.wait()
             if exchange.answered.is_set():
                 break
+            if wait >= remaining:
+                # The next attempt would start after the window: it is over.
+                await self._fail(exchange, self._unresumable(what, attempts, since, last))
+                return _Result.FAILED
+            attempts += 1
             if not exchange.internal:
                 await self._session_ready.wait()
                 if self._generation != generation:
                     return _Result.EXPIRED
             session = self._session_id
             seen = cursor.events
-            try:
-                async with self._open(
-                    "GET",
-                    self._url,
-                    self._headers(_EVENT_STREAM, session, last_event_id=cursor.last_event_id),
-                ) as response:
-                    self._resumptions += 1
-                    status = response.status_code
-                    if status == 404 and session is not None:
-                        return _Result.EXPIRED
-                    if response.is_success and _content_type(response) == _EVENT_STREAM:
-                        self._sse_streams += 1
-                        await self._pump(
-                            response.aiter_bytes(), self._decoder(), cursor, until=exchange.answered
-                        )
-                    elif status >= 500 or status in (408, 429):
-                        await self._error_body(response)
-                        problem = _status(response)
-                    else:
-                        body = await self._error_body(response)
-                        error = self._http_error(
-                            None, f"resuming the event stream of {what}", response, body
-                        )
-                        await self._fail(exchange, error)
-                        return _Result.FAILED
-            except SSEError as exc:
-                await self._fail(
-                    exchange,
-                    self._local_error(None, f"the resumed event stream of {what} broke: {exc}"),
-                )
-                return _Result.FAILED
-            except httpx.TransportError as exc:
-                problem = _exc_text(exc)
+            # The window bounds reaching the server; a resumed stream then stays open for as
+            # long as the request takes.
+            with trio.CancelScope(deadline=deadline) as reaching:
+                try:
+                    async with self._open(
+                        "GET",
+                        self._url,
+                        self._headers(_EVENT_STREAM, session, last_event_id=cursor.last_event_id),
+                    ) as response:
+                        self._resumptions += 1
+                        status = response.status_code
+                        if status == 404 and session is not None:
+                            return _Result.EXPIRED
+                        if response.is_success and _content_type(response) == _EVENT_STREAM:
+                            reaching.deadline = math.inf
+                            self._sse_streams += 1
+                            cursor.ended = "the server ended the resumed stream"
+                            await self._pump(
+                                response.aiter_bytes(),
+                                self._decoder(),
+                                cursor,
+                                until=exchange.answered,
+                            )
+                            last = cursor.ended
+                        elif status >= 500 or status in (408, 429):
+                            body = await self._error_body(response)
+                            last = f"{_status(response)}"
+                            if body.strip():
+                                last += f": {_preview(body)}"
+                        else:
+                            body = await self._error_body(response)
+                            error = self._http_error(
+                                None, f"resuming the event stream of {what}", response, body
+                            )
+                            await self._fail(exchange, error)
+                            return _Result.FAILED
+                except SSEError as exc:
+                    await self._fail(
+                        exchange,
+                        self._local_error(None, f"the resumed event stream of {what} broke: {exc}"),
+                    )
+                    return _Result.FAILED
+                except httpx.TransportError as exc:
+                    last = _exc_text(exc)
+                    if cursor.events > seen:
+                        last = f"the resumed stream broke ({last})"
+            if reaching.cancelled_caught:
+                last = "no answer to the resuming GET"
             if cursor.events > seen:
                 attempts = 0
+                since = trio.current_time()
         return _Result.ANSWERED
+
+    def _unresumable(self, what: str, attempts: int, since: float, last: str) -> ErrorResponse:
+        budget = self._config
+        elapsed = trio.current_time() - since
+        return self._local_error(
+            None,
+            f"the event stream of {what} broke and could not be resumed within"
+            f" {budget.resume_attempts} attempts / {budget.resume_window:g} s"
+            f" ({attempts} made in {elapsed:.1f} s; HttpClientConfig.resume_attempts and"
+            f" resume_window set this budget); the server's last word: {last}",
+        )
 
     def _expired_error(self, exchange: _Exchange) -> ErrorResponse:
         what = _describe(exchange.request)
@@ -1178,14 +1206,14 @@ class HttpClientTransport:
                 except httpx.TransportError as exc:
                     log.debug("%s: the GET stream dropped: %s", self._url, _exc_text(exc))
                 failures = 0 if cursor.events > seen else failures + 1
-                if failures > self._reconnect_limit:
+                if failures > self._config.resume_attempts:
                     log.warning(
                         "%s: gave up on the GET stream after %d attempts without an event",
                         self._url,
                         failures,
                     )
                     return
-                await trio.sleep(cursor.retry_ms / 1000)
+                await trio.sleep(self._config.resume_wait(max(failures - 1, 0), cursor.retry_ms))
 
     # -- HTTP+SSE (2024-11-05) ------------------------------------------------------------
 
@@ -1536,6 +1564,14 @@ def _valid_session_id(value: str) -> bool:
     return bool(value) and all(0x21 <= ord(c) <= 0x7E for c in value)
 
 
+def _unresumable_reply(what: str, how: str, exc: BaseException) -> str:
+    return (
+        f"{how} before the server answered {what} ({_exc_text(exc)}); only an event stream"
+        " with an event id can be resumed, and this reply had none: send the request again"
+        " if repeating it is safe"
+    )
+
+
 def _exc_text(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -1558,7 +1594,7 @@ async def open_http_transport(
     headers: Mapping[str, str] | None = None,
     auth: httpx.Auth | tuple[str, str] | None = None,
     http_client: httpx.AsyncClient | None = None,
-    reconnect_limit: int = DEFAULT_RECONNECT_LIMIT,
+    config: HttpClientConfig | None = None,
     terminate_on_close: bool = True,
     reinitialize: bool = True,
     on_session_expired: SessionExpiredCallback | None = None,
@@ -1574,8 +1610,11 @@ async def open_http_transport(
     request sets its own timeouts: 10 s to connect, none for reading, so bound waits with
     ``trio.fail_after``.
 
-    A stream that drops before answering is resumed up to ``reconnect_limit`` times in a
-    row without progress. On a 404 for its session the transport calls
+    A stream that drops before answering is resumed with ``Last-Event-ID`` within the budget
+    of ``config`` (:class:`~mcptrio.HttpClientConfig`: attempts, backoff, a time window); when
+    it is spent, the request fails with an error saying so and what the server said last. A
+    reply that breaks off without an event id to resume from (a JSON body, or a stream
+    before its first event) fails at once. On a 404 for its session the transport calls
     ``on_session_expired`` and, when ``reinitialize`` is true, repeats the handshake and
     re-sends the request (otherwise it fails it and refuses further sends). When the first
     POST (an ``initialize``) gets 405, or 400/404 without a JSON-RPC error of the server's
@@ -1593,8 +1632,10 @@ async def open_http_transport(
     target = httpx.URL(url)
     if target.scheme not in ("http", "https"):
         raise ValueError(f"the MCP endpoint must be an http or https URL, got {str(url)!r}")
-    if isinstance(reconnect_limit, bool) or reconnect_limit < 0:
-        raise ValueError("reconnect_limit must be a non-negative number of attempts")
+    if config is None:
+        config = HttpClientConfig()
+    elif not isinstance(config, HttpClientConfig):
+        raise TypeError(f"config must be an HttpClientConfig, got {type(config).__name__}")
     for name, value in (
         ("max_message_bytes", max_message_bytes),
         ("max_buffered_messages", max_buffered_messages),
@@ -1620,7 +1661,7 @@ async def open_http_transport(
                     tasks,
                     headers=headers or {},
                     auth=auth,
-                    reconnect_limit=reconnect_limit,
+                    config=config,
                     terminate_on_close=terminate_on_close,
                     reinitialize=reinitialize,
                     on_session_expired=on_session_expired,

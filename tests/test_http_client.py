@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -23,7 +24,7 @@ from hypercorn.trio import serve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcptrio import HttpConfig, open_client, serve_http
+from mcptrio import ConfigError, HttpClientConfig, HttpConfig, load_config, open_client, serve_http
 from mcptrio._errors import ConnectionClosed, MCPError
 from mcptrio._http_client import (
     HttpClientStatistics,
@@ -533,29 +534,202 @@ async def test_resumption_continues_from_the_latest_event_id(clock: trio.testing
         assert transport.statistics().resumptions == 2
 
 
-async def test_resumption_gives_up_after_the_reconnect_limit(
-    clock: trio.testing.MockClock,
-) -> None:
+async def test_resumption_gives_up_after_its_attempts(clock: trio.testing.MockClock) -> None:
+    dropped_at: list[float] = []
+
     async def handler(seen: Seen, reply: Reply) -> None:
         if seen.method == "GET" and "last-event-id" in seen.headers:
-            await reply.text(503, "busy")
+            await reply.text(503, "busy restarting")
             return
         if await basic(seen, reply):
             return
         await reply.sse()
         await reply.event(id="e1", retry_ms=200)
+        dropped_at.append(trio.current_time())
 
+    budget = HttpClientConfig(resume_attempts=3, resume_window=60)
     async with (
         scripted(handler) as server,
-        open_http_transport(server.url, reconnect_limit=3) as transport,
+        open_http_transport(server.url, config=budget) as transport,
         open_client(transport) as client,
     ):
         with pytest.raises(MCPError) as info:
             await client.call_tool("slow", {})
         assert info.value.code == -32000
-        assert "could not be resumed after 3 attempt(s)" in info.value.message
-        assert "HTTP 503" in info.value.message
-    assert len([s for s in server.requests("GET") if "last-event-id" in s.headers]) == 3
+        message = info.value.message
+        assert "could not be resumed within 3 attempts / 60 s (3 made in " in message
+        assert message.endswith(
+            "the server's last word: HTTP 503 Service Unavailable: busy restarting"
+        )
+    resumes = [s.at - dropped_at[0] for s in server.requests("GET") if "last-event-id" in s.headers]
+    # The server's retry hint, then twice as long each time (resume_backoff).
+    assert resumes == pytest.approx([0.2, 0.6, 1.4], abs=0.1)
+
+
+async def test_resumption_gives_up_when_its_window_is_over(
+    clock: trio.testing.MockClock,
+) -> None:
+    dropped_at: list[float] = []
+
+    async def handler(seen: Seen, reply: Reply) -> None:
+        if seen.method == "GET" and "last-event-id" in seen.headers:
+            await reply.text(502, "")
+            return
+        if await basic(seen, reply):
+            return
+        await reply.sse()
+        await reply.event(id="e1")  # no retry hint: resume_delay applies
+        dropped_at.append(trio.current_time())
+
+    budget = HttpClientConfig(resume_attempts=100, resume_delay=1, resume_window=3.5)
+    async with (
+        scripted(handler) as server,
+        open_http_transport(server.url, config=budget) as transport,
+        open_client(transport) as client,
+    ):
+        with pytest.raises(MCPError) as info:
+            await client.call_tool("slow", {})
+        failed_at = trio.current_time()
+        assert (
+            "could not be resumed within 100 attempts / 3.5 s (2 made in 3.5 s;"
+            in info.value.message
+        )
+        assert info.value.message.endswith("last word: HTTP 502 Bad Gateway")
+    resumes = [s.at - dropped_at[0] for s in server.requests("GET") if "last-event-id" in s.headers]
+    # After 1 s, then 2 s more; the next wait (4 s) would end after the window.
+    assert resumes == pytest.approx([1.0, 3.0], abs=0.1)
+    assert failed_at - dropped_at[0] == pytest.approx(3.5, abs=0.1)
+
+
+async def test_an_event_renews_the_resumption_budget(clock: trio.testing.MockClock) -> None:
+    calls: list[Seen] = []
+
+    async def handler(seen: Seen, reply: Reply) -> None:
+        last = seen.headers.get("last-event-id")
+        if seen.method == "GET" and last is not None:
+            step = int(last.removeprefix("e"))
+            await reply.sse()
+            if step < 4:  # each resumption brings one event, then drops again
+                note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {}}
+                await reply.event(note, id=f"e{step + 1}")
+                return
+            await reply.event(result_of(calls[0], tool_text("done")), id="e5")
+            await reply.end()
+            return
+        if await basic(seen, reply):
+            return
+        calls.append(seen)
+        await reply.sse()
+        await reply.event(id="e1", retry_ms=1000)
+
+    # Four drops in all, but never two attempts in a row without a new event.
+    budget = HttpClientConfig(resume_attempts=1, resume_window=1.5)
+    async with (
+        scripted(handler) as server,
+        open_http_transport(server.url, config=budget) as transport,
+        open_client(transport) as client,
+    ):
+        result = await client.call_tool("slow", {})
+        assert result.content == [TextContent(text="done")]
+        assert transport.statistics().resumptions == 4
+
+
+@given(
+    attempt=st.integers(min_value=0, max_value=60),
+    retry_ms=st.none() | st.integers(min_value=0, max_value=60_000),
+    delay=st.floats(min_value=0, max_value=30),
+    backoff=st.floats(min_value=1, max_value=10),
+    max_delay=st.floats(min_value=0, max_value=60),
+)
+def test_resume_waits_grow_from_the_hint_up_to_the_cap(
+    attempt: int, retry_ms: int | None, delay: float, backoff: float, max_delay: float
+) -> None:
+    budget = HttpClientConfig(
+        resume_delay=delay, resume_backoff=backoff, resume_max_delay=max_delay
+    )
+    base = delay if retry_ms is None else retry_ms / 1000
+    wait = budget.resume_wait(attempt, retry_ms)
+    following = budget.resume_wait(attempt + 1, retry_ms)
+    assert budget.resume_wait(0, retry_ms) == min(base, max(max_delay, base))
+    assert wait <= following  # never shorter than the wait before
+    assert wait <= max(max_delay, base)  # capped, but a server's own hint is honoured
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("resume_attempts", -1),
+        ("resume_delay", -0.5),
+        ("resume_backoff", 0.5),
+        ("resume_max_delay", float("nan")),
+        ("resume_window", 0),
+    ],
+)
+def test_client_config_is_checked_when_created(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"HttpClientConfig.{field}"):
+        HttpClientConfig(**{field: value})
+
+
+def test_client_config_loads_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "client.toml"
+    path.write_text("resume_attempts = 2\nresume_window = 30\n", encoding="utf-8")
+    loaded = load_config(HttpClientConfig, path=path, env={})
+    assert loaded == HttpClientConfig(resume_attempts=2, resume_window=30.0)
+
+
+@asynccontextmanager
+async def vanishing_server(reply: bytes) -> AsyncIterator[str]:
+    """A server that takes one request, stops listening, then sends ``reply`` and hangs up:
+    every later connection is refused, as when a server process is gone."""
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+
+    async def serve_once() -> None:
+        stream = await listener.accept()
+        await listener.aclose()
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += await stream.receive_some()
+        await stream.send_all(reply)
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve_once)
+        yield f"http://127.0.0.1:{port}/mcp"
+        nursery.cancel_scope.cancel()
+
+
+SSE_THEN_GONE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+    b"id: e1\nretry: 1000\ndata:\n\n"
+)
+
+
+@pytest.mark.parametrize("answer", ["sse", "json"])
+async def test_a_pending_call_fails_clearly_when_the_server_is_gone(
+    clock: trio.testing.MockClock, answer: str
+) -> None:
+    reply = SSE_THEN_GONE if answer == "sse" else b""  # a JSON answer never comes
+    async with vanishing_server(reply) as url, open_http_transport(url) as transport:
+        sent_at = trio.current_time()
+        await transport.send(Request(7, "tools/call", {"name": "slow", "arguments": {}}))
+        with trio.fail_after(60):
+            failure = await transport.receive()
+        waited = trio.current_time() - sent_at
+    assert isinstance(failure, ErrorResponse) and failure.id == 7
+    assert failure.code == -32000
+    if answer == "sse":
+        # Resumed with the default budget: after 1 s (the server's hint), 2 s and 4 s; the
+        # next wait (5 s) would end after the 10 s window, which is where the call fails.
+        assert waited == pytest.approx(HttpClientConfig().resume_window, abs=0.2)
+        assert "the event stream of the tools/call request" in failure.message
+        assert "could not be resumed within 5 attempts / 10 s (3 made in 10.0 s;" in failure.message
+        assert "the server's last word: ConnectError" in failure.message
+    else:
+        # Nothing to resume from: no event stream, no event id.
+        assert waited < 1
+        assert failure.message.startswith("the connection broke before the server answered")
+        assert "only an event stream with an event id can be resumed" in failure.message
 
 
 async def test_stream_cut_without_an_event_id_fails_at_once() -> None:
@@ -839,7 +1013,6 @@ async def test_closed_transport_refuses_to_send() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"reconnect_limit": -1},
         {"max_message_bytes": 0},
         {"max_buffered_messages": 0},
         {"max_concurrent_requests": 0},
@@ -848,6 +1021,12 @@ async def test_closed_transport_refuses_to_send() -> None:
 async def test_bad_arguments_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         async with open_http_transport("http://127.0.0.1:1/mcp", **kwargs):
+            pass  # pragma: no cover
+
+
+async def test_config_must_be_a_client_config() -> None:
+    with pytest.raises(TypeError, match="config must be an HttpClientConfig"):
+        async with open_http_transport("http://127.0.0.1:1/mcp", config=HttpConfig()):  # type: ignore[arg-type]
             pass  # pragma: no cover
 
 
