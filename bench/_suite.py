@@ -26,6 +26,10 @@ LATENCY_CONNECTIONS = 5
 LATENCY_PACE_MS = 50
 LATENCY_RATE = LATENCY_CONNECTIONS * 1000 // LATENCY_PACE_MS
 WARMUP_SECONDS = 1
+SDK_DEFAULT = "SDK (uvicorn: h11, asyncio)"
+"""The SDK as ``pip install mcp`` serves it."""
+SDK_PRODUCTION = "SDK (uvicorn[standard]: httptools, uvloop)"
+"""The SDK as production deploys it."""
 LOAD_SATURATED = 0.9
 """A wrk run using more of its CPU than this may have measured wrk, not the server."""
 
@@ -108,7 +112,11 @@ class Suite:
             "raw-adapter": [python, "-m", "bench.servers.raw", "adapter"],
         }
         sdk = [str(self.sdk), str(SERVER_SCRIPT), "streamable-http", "--port", "0"]
-        for key, command in (("sdk-json", [*sdk, "--json-response"]), ("sdk-sse", sdk)):
+        for key, command in (
+            ("sdk-json", [*sdk, "--json-response"]),
+            ("sdk-sse", sdk),
+            ("sdk-json-production", [*sdk, "--json-response", "--production"]),
+        ):
             commands[key] = command if self.sdk is not None else self.sdk_reason
         for n in range(self.settings.rounds):
             commands[f"memory-ours-{n}"] = commands["ours-json"]
@@ -148,7 +156,8 @@ class Suite:
         keys: list[str] = []
         wrk = wrk_path() is not None
         if "http" in self.groups and wrk:
-            keys += ["ours-json", "sdk-json", "ours-sse", "sdk-sse", "raw-hypercorn"]
+            keys += ["ours-json", "sdk-json", "sdk-json-production", "ours-sse", "sdk-sse"]
+            keys += ["raw-hypercorn"]
             keys += ["ours-h11", "raw-h11", "raw-adapter", "ours-hypercorn"]
         if "latency" in self.groups and wrk:
             keys += ["ours-json", "sdk-json"]
@@ -201,9 +210,15 @@ class Suite:
     # -- HTTP throughput ------------------------------------------------------------------
 
     def _run_http(self) -> None:
-        sdk = "SDK (uvicorn)"
+        sdk = SDK_DEFAULT
         rows = [
             _rate_row("http-json", "HTTP tools/call, legacy JSON vs SDK", "ours (default)", sdk),
+            _rate_row(
+                "http-json-production",
+                "HTTP tools/call, legacy JSON vs SDK as deployed",
+                "ours (default)",
+                SDK_PRODUCTION,
+            ),
             _rate_row("http-sse", "HTTP tools/call, legacy SSE vs SDK", "ours (default)", sdk),
             _rate_row("http-2026", "HTTP tools/call, 2026-07-28 vs SDK", "ours (default)", sdk),
             _rate_row(
@@ -225,28 +240,31 @@ class Suite:
                 "echo on our adapter",
             ),
         ]
+        legacy_json, production, sse, modern, hypercorn, h11, adapter = rows
         targets = [
-            Target(rows[0].ours, "ours-json", "legacy"),
-            Target(rows[0].baseline, "sdk-json", "legacy"),
-            Target(rows[1].ours, "ours-sse", "legacy"),
-            Target(rows[1].baseline, "sdk-sse", "legacy"),
-            Target(rows[2].ours, "ours-json", "modern"),
-            Target(rows[2].baseline, "sdk-json", "modern"),
-            Target(rows[3].ours, "ours-hypercorn", "legacy"),
-            Target(rows[3].baseline, "raw-hypercorn", "raw"),
-            Target(rows[4].ours, "ours-h11", "legacy"),
-            Target(rows[4].baseline, "raw-h11", "raw"),
-            Target(rows[5].ours, "ours-h11", "legacy"),
-            Target(rows[5].baseline, "raw-adapter", "raw"),
+            Target(legacy_json.ours, "ours-json", "legacy"),
+            Target(legacy_json.baseline, "sdk-json", "legacy"),
+            Target(production.ours, "ours-json", "legacy"),
+            Target(production.baseline, "sdk-json-production", "legacy"),
+            Target(sse.ours, "ours-sse", "legacy"),
+            Target(sse.baseline, "sdk-sse", "legacy"),
+            Target(modern.ours, "ours-json", "modern"),
+            Target(modern.baseline, "sdk-json", "modern"),
+            Target(hypercorn.ours, "ours-hypercorn", "legacy"),
+            Target(hypercorn.baseline, "raw-hypercorn", "raw"),
+            Target(h11.ours, "ours-h11", "legacy"),
+            Target(h11.baseline, "raw-h11", "raw"),
+            Target(adapter.ours, "ours-h11", "legacy"),
+            Target(adapter.baseline, "raw-adapter", "raw"),
         ]
         self.rows += rows
         live = self._prepare(targets)
         for n in range(self.settings.rounds):
             for target in live:
                 self._wrk_sample(target, f"round {n + 1}")
-        self._overhead(rows[3], "the raw Hypercorn echo")
-        self._overhead(rows[4], "the raw h11 echo")
-        self._overhead(rows[5], "an echo on our own HTTP adapter (the MCP layer alone)")
+        self._overhead(hypercorn, "the raw Hypercorn echo")
+        self._overhead(h11, "the raw h11 echo")
+        self._overhead(adapter, "an echo on our own HTTP adapter (the MCP layer alone)")
 
     def _prepare(self, targets: Sequence[Target]) -> list[Target]:
         """Find each target's URL and session and check one call; warm up; the usable ones."""
@@ -348,8 +366,9 @@ class Suite:
                 f"latency {tail} at {rate}, legacy JSON vs SDK",
                 "ms",
                 False,
-                Side("ours (Hypercorn)"),
-                Side("SDK (uvicorn)"),
+                # The default server: our own HTTP/1.1 adapter (h11), not Hypercorn.
+                Side("ours (h11 adapter)"),
+                Side(SDK_DEFAULT),
             )
             for tail in ("p50", "p99")
         )

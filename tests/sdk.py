@@ -40,6 +40,13 @@ MODES = ("legacy", "auto", "2026-07-28")
 
 _STAMP_NAME = ".mcptrio-sdk-stamp"
 _STAMP = f"mcp=={SDK_VERSION}\n"
+EXTRAS = ("uvicorn[standard]",)
+"""Installed next to the SDK: uvicorn's production extras (httptools, uvloop), so that the
+benchmarks can also run the SDK as production deploys it."""
+_EXTRAS_PROBE = "import httptools, uvloop"
+# A stamp of its own: the SDK's stamp keeps meaning exactly "mcp is installed".
+_EXTRAS_STAMP_NAME = ".mcptrio-sdk-extras-stamp"
+_EXTRAS_STAMP = "".join(f"{extra}\n" for extra in EXTRAS)
 _INSTALL_TIMEOUT = 900.0
 _READY_PREFIX = b"READY "
 _STDERR_KEPT = 64 * 1024
@@ -96,41 +103,67 @@ def _venv_python(venv: Path) -> Path:
 
 
 def sdk_python() -> Path:
-    """The python of a virtualenv holding ``mcp==2.3.0``, creating it on first use.
+    """The python of a virtualenv holding ``mcp==2.3.0`` and ``EXTRAS``, creating it on first use.
 
-    Safe to call from parallel test workers: creation happens under a file lock, and a stamp
-    file records a verified install so later runs skip the check. Raises ``SdkError`` (with
+    Safe to call from parallel test workers: creation happens under a file lock, and stamp
+    files record a verified install so later runs skip the check. Raises ``SdkError`` (with
     pip's output) when the virtualenv cannot be created or the SDK cannot be installed.
     """
     venv = sdk_venv_dir()
     python = _venv_python(venv)
     stamp = venv / _STAMP_NAME
-    if _stamp_matches(stamp, python):
+    extras_stamp = venv / _EXTRAS_STAMP_NAME
+
+    def ready() -> bool:
+        return _stamp_matches(stamp, python, _STAMP) and _stamp_matches(
+            extras_stamp, python, _EXTRAS_STAMP
+        )
+
+    if ready():
         return python
     venv.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(venv.parent / f".{venv.name}.lock"):
-        if _stamp_matches(stamp, python):
+        if ready():
             return python  # another worker finished while this one waited
         if not python.exists():
             _run([sys.executable, "-m", "venv", os.fspath(venv)], f"create a virtualenv at {venv}")
-        if _installed_sdk_version(python) != SDK_VERSION:
-            pip = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check"]
-            _run([*pip, f"mcp=={SDK_VERSION}"], f"install mcp=={SDK_VERSION} into {venv}")
-            found = _installed_sdk_version(python)
-            if found != SDK_VERSION:
-                raise SdkError(
-                    f"after installing mcp=={SDK_VERSION}, {python} imports mcp {found!r}; "
-                    f"delete {venv} (or fix ${VENV_ENV_VAR}) and run again"
-                )
-        stamp.write_text(_STAMP)
+        pip = [os.fspath(python), "-m", "pip", "install", "--disable-pip-version-check"]
+        if not _stamp_matches(stamp, python, _STAMP):
+            if _installed_sdk_version(python) != SDK_VERSION:
+                _run([*pip, f"mcp=={SDK_VERSION}"], f"install mcp=={SDK_VERSION} into {venv}")
+                found = _installed_sdk_version(python)
+                if found != SDK_VERSION:
+                    raise SdkError(
+                        f"after installing mcp=={SDK_VERSION}, {python} imports mcp {found!r}; "
+                        f"delete {venv} (or fix ${VENV_ENV_VAR}) and run again"
+                    )
+            stamp.write_text(_STAMP)
+        if not _stamp_matches(extras_stamp, python, _EXTRAS_STAMP):
+            if not _imports(python, _EXTRAS_PROBE):
+                # mcp pins uvicorn itself; this adds the extras' packages next to it.
+                _run([*pip, *EXTRAS], f"install {' '.join(EXTRAS)} into {venv}")
+                if not _imports(python, _EXTRAS_PROBE):
+                    raise SdkError(
+                        f"after installing {' '.join(EXTRAS)}, {python} cannot run"
+                        f" {_EXTRAS_PROBE!r}; delete {venv} and run again"
+                    )
+            extras_stamp.write_text(_EXTRAS_STAMP)
     return python
 
 
-def _stamp_matches(stamp: Path, python: Path) -> bool:
+def _stamp_matches(stamp: Path, python: Path, expected: str) -> bool:
     try:
-        return python.exists() and stamp.read_text() == _STAMP
+        return python.exists() and stamp.read_text() == expected
     except OSError:
         return False
+
+
+def _imports(python: Path, probe: str) -> bool:
+    try:
+        done = subprocess.run([os.fspath(python), "-c", probe], capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def _installed_sdk_version(python: Path) -> str | None:

@@ -286,26 +286,37 @@ async def test_open_sdk_http_server_yields_the_ready_url_and_kills_the_server(
 
 # ----- the virtualenv, with a fake interpreter ------------------------------------------------
 
-# Answers the version probe (`-c ...`) from a file, records every call, and makes `-m pip
-# install` write the version it installs.
+# Answers the version probe (`-c ...`) from a file and the extras' import probe by a file's
+# presence, records every call, and makes `-m pip install` write the version it installs (or,
+# for uvicorn[standard], the extras' file).
 FAKE_VENV_PYTHON = """
 echo "$*" >> "$(dirname "$0")/calls"
 here="$(dirname "$0")"
 case "$1" in
-  -c) if [ -f "$here/version" ]; then cat "$here/version"; else exit 1; fi ;;
+  -c) case "$2" in
+        *uvloop*) [ -f "$here/extras" ] || exit 1 ;;
+        *) if [ -f "$here/version" ]; then cat "$here/version"; else exit 1; fi ;;
+      esac ;;
   -m) if [ -f "$here/pip-fails" ]; then
         echo "ERROR: No matching distribution found for mcp==2.3.0" >&2; exit 1
       fi
-      cat "$here/installs" > "$here/version" ;;
+      case "$*" in
+        *uvicorn*) touch "$here/extras" ;;
+        *) cat "$here/installs" > "$here/version" ;;
+      esac ;;
 esac
 """
 
 
-def fake_venv(root: Path, *, version: str | None, installs: str = "2.3.0") -> Path:
+def fake_venv(
+    root: Path, *, version: str | None, installs: str = "2.3.0", extras: bool = True
+) -> Path:
     python = fake_python(root / "bin" / "python", FAKE_VENV_PYTHON)
     if version is not None:
         (root / "bin" / "version").write_text(version + "\n")
     (root / "bin" / "installs").write_text(installs + "\n")
+    if extras:
+        (root / "bin" / "extras").write_text("")
     return python
 
 
@@ -322,9 +333,42 @@ def test_sdk_python_verifies_once_then_trusts_the_stamp(
     python = fake_venv(venv, version="2.3.0")
     monkeypatch.setenv(sdk.VENV_ENV_VAR, str(venv))
     assert sdk.sdk_python() == python
-    assert len(calls(python)) == 1  # the version probe; no install needed
+    assert len(calls(python)) == 2  # the version and extras probes; no install needed
     assert sdk.sdk_python() == python
-    assert len(calls(python)) == 1  # the stamp made the second call free
+    assert len(calls(python)) == 2  # the stamps made the second call free
+
+
+@posix_only
+def test_sdk_python_adds_the_production_extras_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = tmp_path / "venv"
+    python = fake_venv(venv, version="2.3.0", extras=False)
+    # A virtualenv made before the extras: the SDK's stamp is there and stays trusted.
+    (venv / ".mcptrio-sdk-stamp").write_text(f"mcp=={sdk.SDK_VERSION}\n")
+    monkeypatch.setenv(sdk.VENV_ENV_VAR, str(venv))
+    assert sdk.sdk_python() == python
+    assert calls(python) == [
+        "-c import httptools, uvloop",
+        "-m pip install --disable-pip-version-check uvicorn[standard]",
+        "-c import httptools, uvloop",
+    ]
+    assert (venv / ".mcptrio-sdk-extras-stamp").read_text() == "uvicorn[standard]\n"
+    assert sdk.sdk_python() == python
+    assert len(calls(python)) == 3
+
+
+@posix_only
+def test_sdk_python_raises_when_the_extras_do_not_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = tmp_path / "venv"
+    python = fake_venv(venv, version="2.3.0", extras=False)
+    (python.parent / "pip-fails").write_text("")
+    monkeypatch.setenv(sdk.VENV_ENV_VAR, str(venv))
+    with pytest.raises(SdkError, match=r"install uvicorn\[standard\] into"):
+        sdk.sdk_python()
+    assert not (venv / ".mcptrio-sdk-extras-stamp").exists()
 
 
 @posix_only

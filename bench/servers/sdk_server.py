@@ -3,12 +3,15 @@
 Runs with the SDK virtualenv's python (``tests/sdk.py``), never the project's:
 
     sdk_server.py stdio
-    sdk_server.py streamable-http --port N [--json-response]
+    sdk_server.py streamable-http --port N [--json-response] [--production]
     sdk_server.py inprocess --seconds S
 
 Over HTTP it prints ``READY <url>`` on stderr once the socket listens and serves with uvicorn,
-as the SDK does. ``inprocess`` runs the SDK's own client against this server in memory for
-``S`` seconds and prints ``{"calls", "seconds", "cpu_seconds", "bad"}`` on stdout.
+as the SDK does: by default as ``pip install mcp`` gives it (uvicorn's h11 parser on the
+asyncio loop), with ``--production`` as deployments run it (``uvicorn[standard]``: httptools
+on uvloop). Both are named explicitly, since uvicorn's ``auto`` picks httptools and uvloop
+whenever they are installed. ``inprocess`` runs the SDK's own client against this server in
+memory for ``S`` seconds and prints ``{"calls", "seconds", "cpu_seconds", "bad"}`` on stdout.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ async def add(a: int, b: int) -> int:
     return a + b
 
 
-async def serve_http(port: int, json_response: bool) -> None:
+def serve_http(port: int, json_response: bool, production: bool) -> None:
     import uvicorn  # type: ignore[import-not-found]
 
     app = mcp.streamable_http_app(json_response=json_response, host="127.0.0.1")
@@ -49,8 +52,16 @@ async def serve_http(port: int, json_response: bool) -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(1024)
     print(f"READY http://127.0.0.1:{sock.getsockname()[1]}/mcp", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", backlog=1024)
-    await uvicorn.Server(config).serve(sockets=[sock])
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        backlog=1024,
+        http="httptools" if production else "h11",
+        loop="uvloop" if production else "asyncio",
+    )
+    # Server.run sets up the event loop the config names (uvloop or asyncio) and runs on it.
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 async def inprocess(seconds: float) -> None:
@@ -85,13 +96,18 @@ def main() -> None:
     http = sub.add_parser("streamable-http", help="serve Streamable HTTP on 127.0.0.1")
     http.add_argument("--port", type=int, required=True, help="TCP port (0: pick a free one)")
     http.add_argument("--json-response", action="store_true", help="answer POSTs with JSON")
+    http.add_argument(
+        "--production",
+        action="store_true",
+        help="serve as uvicorn[standard] does: httptools on uvloop (default: h11 on asyncio)",
+    )
     inproc = sub.add_parser("inprocess", help="time in-memory round trips with the SDK client")
     inproc.add_argument("--seconds", type=float, required=True)
     args = parser.parse_args()
     if args.command == "stdio":
         mcp.run("stdio")
     elif args.command == "streamable-http":
-        anyio.run(serve_http, args.port, args.json_response)
+        serve_http(args.port, args.json_response, args.production)
     else:
         anyio.run(inprocess, args.seconds)
 
