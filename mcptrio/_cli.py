@@ -33,6 +33,15 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 _FREE_PORT_HINT = "pick another with --port, or 0 for a free one"
+# HttpConfig fields the options set, to name the option in an error about its value.
+_OPTIONS: dict[str | None, str] = {
+    "host": "--host",
+    "port": "--port",
+    "path": "--path",
+    "allowed_hosts": "--allowed-host",
+    "json_response": "--json-response",
+    "server": "--http-server",
+}
 
 
 class UsageError(Exception):
@@ -159,7 +168,10 @@ def _configured(args: argparse.Namespace) -> Config:
         try:
             config = attrs.evolve(config, http=attrs.evolve(config.http, **overrides))
         except ValueError as exc:
-            raise ConfigError(f"command line: {exc}") from None
+            field = getattr(exc, "field", None)
+            problem = getattr(exc, "problem", str(exc))
+            option = _OPTIONS.get(field, "command line")
+            raise UsageError(f"{option}: {problem}") from None
     return config
 
 

@@ -207,8 +207,11 @@ def _failed(doing: str, exc: BaseException) -> TargetError:
         if not frame.filename.startswith("<") and not frame.filename.startswith(_OWN_DIR)
     ]
     at = f" at {frames[-1].filename}, line {frames[-1].lineno}" if frames else ""
+    hint = ""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        hint = f"; install it into the environment of {sys.executable}, or fix the name"
     return TargetError(
-        f"{doing} failed{at}: {type(exc).__name__}: {exc}",
+        f"{doing} failed{at}: {type(exc).__name__}: {exc}{hint}",
         details="".join(traceback.format_list(frames)),
     )
 

@@ -193,6 +193,24 @@ async def test_bad_environment_variable(app: Path) -> None:
     assert "MCPTRIO_HTTP__PORT: http.port: must be 1-65535" in the_mistake(result)
 
 
+async def test_bad_path(app: Path) -> None:
+    result = await run_cli(
+        "serve", str(app), "--transport", "http", "--path", "mcp", cwd=app.parent
+    )
+    assert the_mistake(result) == (
+        "mcptrio: --path: must be a URL path starting with '/', got 'mcp'"
+    )
+
+
+async def test_missing_dependency_of_the_server_file(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("import mcptrio\nimport no_such_dependency_here\n", encoding="utf-8")
+    result = await run_cli("serve", str(app), cwd=tmp_path)
+    line = the_mistake(result)
+    assert f"failed at {app}, line 2: ModuleNotFoundError" in line
+    assert "install it into the environment of" in line
+
+
 async def test_bad_allowed_host(app: Path) -> None:
     result = await run_cli(
         "serve", str(app), "--transport", "http", "--allowed-host", "a b", cwd=app.parent
