@@ -7,6 +7,7 @@ Every mistake runs the real command in a subprocess and checks exit status 2, ex
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import socket
@@ -23,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mcptrio
-from mcptrio._cli import _port
+from mcptrio._cli import _log_level, _port
 from mcptrio._config import ConfigError, HttpConfig
 
 SERVER_FILE = "import mcptrio\n\nserver = mcptrio.Server('cli-test')\n"
@@ -313,3 +314,14 @@ async def test_wildcard_address_with_allowed_hosts_names_them(app: Path) -> None
     async with serving(app, *args, lines=2) as (first, second):
         port = first.split(" on ", 1)[1].split(":")[2].split("/")[0]
         assert second == f"mcptrio: other machines can connect as http://notes.lan:{port}/mcp"
+
+
+@given(st.text(max_size=10))
+def test_log_level_accepted_exactly_when_python_logging_knows_it(text: str) -> None:
+    try:
+        level = _log_level(text)
+    except argparse.ArgumentTypeError as exc:
+        assert text.strip().upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        assert "choose one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in str(exc)
+    else:
+        assert isinstance(logging.getLevelName(level), int)
