@@ -207,7 +207,7 @@ class ConfigSection(SphinxDirective):
             f"The ``[{section}]`` table; in Python, {name} (``Config.{section}``)."
             if section is not None
             else f"In Python, {name}; in TOML, a file of these keys read with"
-            f" ``load_config({cls.__name__}, path=...)``."
+            f" ``load_config({cls.__name__}, path=..., env={{}})``."
         )
         lines = [
             intro,
