@@ -513,7 +513,9 @@ async def serve_http(port: int, json_response: bool) -> None:
     sock.listen(128)
     bound_port = sock.getsockname()[1]
     print(f"READY http://127.0.0.1:{bound_port}/mcp", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    # h11 named, not uvicorn's "auto": the virtualenv also holds httptools (for the
+    # benchmarks), and these tests talk to the SDK as a plain `pip install mcp` serves it.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", http="h11")
     await uvicorn.Server(config).serve(sockets=[sock])
 
 
