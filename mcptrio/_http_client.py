@@ -950,7 +950,7 @@ class HttpClientTransport:
                     if cursor.events > seen:
                         last = f"the resumed stream broke ({last})"
             if reaching.cancelled_caught:
-                last = "no answer to the resuming GET"
+                last = "no response to the resuming GET before the window ended"
             if cursor.events > seen:
                 attempts = 0
                 since = trio.current_time()

@@ -601,6 +601,37 @@ async def test_resumption_gives_up_when_its_window_is_over(
     assert failed_at - dropped_at[0] == pytest.approx(3.5, abs=0.1)
 
 
+async def test_a_resuming_get_left_unanswered_ends_with_the_window(
+    clock: trio.testing.MockClock,
+) -> None:
+    dropped_at: list[float] = []
+
+    async def handler(seen: Seen, reply: Reply) -> None:
+        if seen.method == "GET" and "last-event-id" in seen.headers:
+            await trio.sleep_forever()  # accepted, never answered
+        if await basic(seen, reply):
+            return
+        await reply.sse()
+        await reply.event(id="e1", retry_ms=1000)
+        dropped_at.append(trio.current_time())
+
+    budget = HttpClientConfig(resume_window=4)
+    async with (
+        scripted(handler) as server,
+        open_http_transport(server.url, config=budget) as transport,
+        open_client(transport) as client,
+    ):
+        with pytest.raises(MCPError) as info:
+            await client.call_tool("slow", {})
+        failed_at = trio.current_time()
+        assert "(1 made in 4.0 s;" in info.value.message
+        assert info.value.message.endswith(
+            "last word: no response to the resuming GET before the window ended"
+        )
+    assert failed_at - dropped_at[0] == pytest.approx(4.0, abs=0.1)
+    assert len([s for s in server.requests("GET") if "last-event-id" in s.headers]) == 1
+
+
 async def test_an_event_renews_the_resumption_budget(clock: trio.testing.MockClock) -> None:
     calls: list[Seen] = []
 
