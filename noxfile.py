@@ -43,28 +43,10 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: ours next to a baseline measured in the same run.
 
-    Installs wrk (the HTTP load generator, Debian package ``wrk``) with apt when it is missing.
-    Arguments go to ``python -m bench``, e.g. ``nox -s bench -- --only http``.
+    ``python -m bench`` installs wrk (the HTTP load generator, Debian package ``wrk``) with apt
+    when it is missing. Arguments go to ``python -m bench``, e.g. ``nox -s bench -- --only http``.
     """
-    import os
-    import shutil
-
     session.install("-e", DEV)
-    if shutil.which("wrk") is None:
-        if shutil.which("apt-get") is None or os.geteuid() != 0:
-            session.warn(
-                "wrk is missing and apt-get cannot install it here (needs Debian/Ubuntu and"
-                " root): install the 'wrk' package yourself; until then the HTTP rows say n/a"
-            )
-        else:
-            try:
-                session.run("apt-get", "install", "-y", "wrk", external=True)
-            except nox.command.CommandFailed:
-                try:  # a fresh machine's package lists may not know wrk yet
-                    session.run("apt-get", "update", external=True)
-                    session.run("apt-get", "install", "-y", "wrk", external=True)
-                except nox.command.CommandFailed:
-                    session.warn("apt-get could not install wrk; the HTTP rows will say n/a")
     session.run("python", "-m", "bench", *session.posargs)
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._http import WRK_INSTALL_HINT, wrk_path
+from bench._http import WRK_INSTALL_HINT, install_wrk, wrk_path
 from bench._report import table, validation, write_json
 from bench._suite import (
     CONNECTIONS,
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings(args)
     groups = args.only or list(GROUPS)
     output = args.output if args.output is not None else (None if args.smoke else DEFAULT_OUTPUT)
-    wrk_missing = wrk_path() is None and bool({"http", "latency"} & set(groups))
+    wrk_missing = bool({"http", "latency"} & set(groups)) and install_wrk() is None
     if wrk_missing:
         _log(f"{WRK_INSTALL_HINT}; the HTTP and latency rows will say n/a")
     started = time.time()

@@ -23,7 +23,10 @@ Mode = Literal["legacy", "modern", "raw"]
 LEGACY_VERSION = "2025-11-25"
 MODERN_VERSION = "2026-07-28"
 SCRIPT = Path(__file__).with_name("wrk") / "tools_call.lua"
-WRK_INSTALL_HINT = "wrk not found: install it with `apt-get install -y wrk` (nox -s bench does)"
+WRK_INSTALL_HINT = (
+    "wrk not found and apt-get could not install it here (needs Debian/Ubuntu and root):"
+    " install the 'wrk' package yourself"
+)
 
 _BASE_HEADERS = {
     "Content-Type": "application/json",
@@ -38,6 +41,28 @@ _MODERN_META = {
 def wrk_path() -> str | None:
     """The wrk executable, None when it is not installed."""
     return shutil.which("wrk")
+
+
+def install_wrk() -> str | None:
+    """The wrk executable, installed with apt-get (Debian package ``wrk``) when it is missing.
+
+    Needs root and apt-get; a fresh machine's package lists may not know wrk yet, so a failed
+    install is retried once after ``apt-get update``. None when wrk cannot be had here.
+    """
+    found = wrk_path()
+    if found is not None or shutil.which("apt-get") is None or os.geteuid() != 0:
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for steps in (
+        [["apt-get", "install", "-y", "wrk"]],
+        [["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]],
+    ):
+        if all(
+            subprocess.run(step, env=env, capture_output=True, check=False).returncode == 0
+            for step in steps
+        ):
+            break
+    return wrk_path()
 
 
 def request(

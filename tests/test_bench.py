@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench._http import WRK_INSTALL_HINT, install_wrk
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,8 +36,9 @@ ROWS = (
 @pytest.fixture(scope="module")
 def smoke(sdk_python: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     """Run the smoke benchmarks once: their stdout and their JSON results."""
-    # Without wrk the HTTP rows cannot run, and every row is required.
-    assert shutil.which("wrk"), "the HTTP benchmarks need wrk: apt-get install -y wrk"
+    # Without wrk the HTTP rows cannot run, and every row is required: install it the way
+    # ``python -m bench`` would, before the timed run.
+    assert install_wrk(), WRK_INSTALL_HINT
     output = tmp_path_factory.mktemp("bench") / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
