@@ -640,7 +640,9 @@ class Client:
             except UnsupportedProtocolVersion as exc:
                 supported = _supported(exc.data)
                 mutual = [v for v in MODERN_VERSIONS if v in supported]
-                if mutual and mutual[-1] != version and attempt == 0:
+                if mutual and attempt == 0:
+                    # Also when it lists the version it refused: one more try is cheap,
+                    # and a server behind a rolling upgrade can answer differently.
                     version = mutual[-1]
                     continue
                 speaks_legacy = any(v in LEGACY_VERSIONS for v in supported)

@@ -392,6 +392,26 @@ async def test_a_slow_2026_server_that_refuses_initialize_is_discovered_again(
     ]
 
 
+async def test_a_refused_version_the_server_lists_is_tried_once_more() -> None:
+    async def script(peer: Peer, request: Request) -> dict[str, Any] | MCPError | None:
+        if len(peer.requests("server/discover")) == 1:
+            return UnsupportedProtocolVersion("try again", {"supported": [MODERN]})
+        return discover_result()
+
+    async with scripted_peer(script) as (end, peer), open_client(end, mode=MODERN) as c:
+        assert c.era is Era.MODERN
+    assert [r.method for r in peer.requests()] == ["server/discover", "server/discover"]
+
+    async def always(peer: Peer, request: Request) -> dict[str, Any] | MCPError | None:
+        return UnsupportedProtocolVersion("never", {"supported": [MODERN]})
+
+    async with scripted_peer(always) as (end, peer):
+        with pytest.raises(UnsupportedProtocolVersion, match="refused"):
+            async with open_client(end, mode=MODERN):
+                pass  # pragma: no cover
+    assert len(peer.requests("server/discover")) == 2
+
+
 @pytest.mark.parametrize("mode", ["auto", MODERN])
 async def test_no_common_version_is_an_error_not_a_fallback(mode: Any) -> None:
     async def script(peer: Peer, request: Request) -> dict[str, Any] | MCPError | None:
