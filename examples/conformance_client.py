@@ -249,8 +249,9 @@ async def run_auth(url: str, scenario: str) -> None:
     auth = oauth_for(url, scenario)
     async with (
         open_http_transport(url, auth=auth) as transport,
-        open_client(transport, elicitation_handler=accept_with_defaults, **connection_options())
-        as client,
+        open_client(
+            transport, elicitation_handler=accept_with_defaults, **connection_options()
+        ) as client,
     ):
         tools = await client.list_tools()
         if tools.tools:

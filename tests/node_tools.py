@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -431,6 +432,88 @@ def _prepare_out_dir(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if any(out.glob("*/checks.json")):
         raise ValueError(f"{out} already holds conformance results; give an empty directory")
+
+
+# ----- the client leg -----------------------------------------------------------------------
+
+_CLIENT_SUMMARY_MARKER = "=== SUITE SUMMARY ==="
+_CLIENT_SUMMARY = re.compile(
+    r"^([✓✗]) (\S+): (\d+) passed, (\d+) failed(?:, (\d+) warnings?)?$", re.MULTILINE
+)
+_CLIENT_RESULT_DIR = re.compile(r"^(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+
+
+def read_client_results(out_dir: Path, log: str) -> tuple[ScenarioResult, ...]:
+    """Parse a ``conformance client`` run: its ``checks.json`` files (``auth/`` scenarios sit
+    in a subdirectory) against the log's suite summary, as ``read_conformance_results`` does.
+    """
+    _, marker, after = log.partition(_CLIENT_SUMMARY_MARKER)
+    if not marker:
+        raise HarnessError(f"the conformance client run did not finish:\n{_tail(log)}")
+    summary = {
+        m.group(2): (int(m.group(3)), int(m.group(4))) for m in _CLIENT_SUMMARY.finditer(after)
+    }
+    files: dict[str, Path] = {}
+    for checks_file in sorted(out_dir.rglob("checks.json")):
+        relative = checks_file.parent.relative_to(out_dir).as_posix()
+        match = _CLIENT_RESULT_DIR.match(relative)
+        if match is None or match.group(1) in files or match.group(1) not in summary:
+            raise HarnessError(f"{checks_file} is not from this run alone; use an empty directory")
+        files[match.group(1)] = checks_file
+    not_scored = _not_scored(after)
+    scenarios = []
+    for name, (passed, failed) in summary.items():
+        if name in files:
+            checks = _load_checks(name, files[name])
+        else:
+            checks = (CheckResult(name, name, FAILURE, "no checks.json; see the log"),)
+        scenario = ScenarioResult(name, name not in not_scored, checks)
+        if (len(scenario.passed), len(scenario.failed)) != (passed, failed):
+            raise HarnessError(
+                f"scenario {name}: the summary says {passed} passed, {failed} failed, but "
+                f"{files.get(name, 'the log')} disagrees; has the output format changed?"
+            )
+        scenarios.append(scenario)
+    return tuple(scenarios)
+
+
+async def run_conformance_client(
+    command: Sequence[str],
+    requirements: str,
+    *,
+    out_dir: os.PathLike[str] | str,
+    cwd: os.PathLike[str] | str = REPO_ROOT,
+) -> ConformanceResult:
+    """Run ``conformance client --command COMMAND --requirements REQ -o OUT_DIR`` with Node 22.
+
+    The suite starts a mock server per scenario and runs ``COMMAND URL`` (from ``cwd``) with
+    the scenario in the environment. The log is kept in ``OUT_DIR/conformance.log``; the
+    result's ``url`` is the command line. Bound the call with ``trio.fail_after``.
+    """
+    out = Path(out_dir)
+    await trio.to_thread.run_sync(_prepare_out_dir, out)
+    if any(out.rglob("checks.json")):
+        raise ValueError(f"{out} already holds conformance results; give an empty directory")
+    tool = await trio.to_thread.run_sync(npm_tool, CONFORMANCE)
+    command_line = shlex.join(command)
+    argv = [*tool, "client", "--command", command_line, "--requirements", requirements]
+    argv += ["-o", os.fspath(out)]
+    log_path = out / "conformance.log"
+    env = {**os.environ, "NO_COLOR": "1"}
+    log_file = await trio.to_thread.run_sync(partial(open, log_path, "wb"))
+    with log_file:
+        done = await trio.run_process(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            check=False,
+        )
+    log = await trio.Path(log_path).read_text(encoding="utf-8", errors="replace")
+    scenarios = await trio.to_thread.run_sync(read_client_results, out, log)
+    return ConformanceResult(command_line, requirements, done.returncode, scenarios, log, log_path)
 
 
 # ----- the expected-failures baseline -----------------------------------------------------------
