@@ -477,6 +477,12 @@ def read_client_results(out_dir: Path, log: str) -> tuple[ScenarioResult, ...]:
     return tuple(scenarios)
 
 
+def _prepare_client_out_dir(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.rglob("checks.json")):
+        raise ValueError(f"{out} already holds conformance results; give an empty directory")
+
+
 async def run_conformance_client(
     command: Sequence[str],
     requirements: str,
@@ -491,9 +497,7 @@ async def run_conformance_client(
     result's ``url`` is the command line. Bound the call with ``trio.fail_after``.
     """
     out = Path(out_dir)
-    await trio.to_thread.run_sync(_prepare_out_dir, out)
-    if any(out.rglob("checks.json")):
-        raise ValueError(f"{out} already holds conformance results; give an empty directory")
+    await trio.to_thread.run_sync(_prepare_client_out_dir, out)
     tool = await trio.to_thread.run_sync(npm_tool, CONFORMANCE)
     command_line = shlex.join(command)
     argv = [*tool, "client", "--command", command_line, "--requirements", requirements]
