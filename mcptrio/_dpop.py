@@ -19,6 +19,15 @@ DPOP_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA")
 _CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
 
+def _key_type(algorithm: str) -> str:
+    """The JWK ``kty`` an algorithm signs with (joserfc wants it named on import)."""
+    if algorithm.startswith("ES"):
+        return "EC"
+    if algorithm in ("EdDSA", "Ed25519"):
+        return "OKP"
+    return "RSA"
+
+
 def _joserfc() -> Any:
     try:
         from joserfc import jwk, jwt
@@ -76,7 +85,7 @@ class DPoPKey:
     def from_pem(cls, pem: str | bytes, algorithm: str = "ES256") -> DPoPKey:
         """A key loaded from a PEM private key."""
         jwk, _ = _joserfc()
-        return cls(jwk.import_key(pem), algorithm)
+        return cls(jwk.import_key(pem, _key_type(algorithm)), algorithm)
 
     def proof(
         self,
@@ -119,7 +128,7 @@ def sign_client_assertion(
 ) -> str:
     """A ``private_key_jwt`` client assertion (RFC 7523): ``iss`` = ``sub`` = the client id."""
     jwk, jwt = _joserfc()
-    key = jwk.import_key(private_key_pem)
+    key = jwk.import_key(private_key_pem, _key_type(algorithm))
     now = int(time.time())
     claims = {
         "iss": client_id,

@@ -220,7 +220,10 @@ def test_dpop_proofs_carry_what_rfc_9449_asks(algorithm: str) -> None:
     registry = JWSRegistry(algorithms=[algorithm])
     registry.max_header_length = 4096  # an RSA key's JWK makes a long header
     verified = jwt.decode(
-        proof, jwk.import_key(header["jwk"]), algorithms=[algorithm], registry=registry
+        proof,
+        jwk.import_key(header["jwk"], header["jwk"]["kty"]),
+        algorithms=[algorithm],
+        registry=registry,
     )
     assert verified.claims == claims
     assert claims["htm"] == "POST"
@@ -412,7 +415,9 @@ class World:
         jkt = None
         if proof := request.headers.get("dpop"):
             header, claims = _segments(proof)
-            jwt.decode(proof, jwk.import_key(header["jwk"]), algorithms=["ES256"])
+            jwt.decode(
+                proof, jwk.import_key(header["jwk"], header["jwk"]["kty"]), algorithms=["ES256"]
+            )
             assert claims["htm"] == "POST" and claims["htu"] == "https://as.example/tenant/token"
             if self.dpop_as_nonce and claims.get("nonce") != self.dpop_as_nonce:
                 return httpx.Response(
@@ -420,7 +425,7 @@ class World:
                     json={"error": "use_dpop_nonce"},
                     headers={"DPoP-Nonce": self.dpop_as_nonce},
                 )
-            jkt = jwk.import_key(header["jwk"]).thumbprint()
+            jkt = jwk.import_key(header["jwk"], header["jwk"]["kty"]).thumbprint()
         grant = form["grant_type"]
         if grant == "authorization_code":
             authorization = self.codes.pop(form["code"])
@@ -473,8 +478,12 @@ class World:
             assert scheme == "DPoP"
             self.proofs.append(request.headers["dpop"])
             header, claims = _segments(request.headers["dpop"])
-            jwt.decode(request.headers["dpop"], jwk.import_key(header["jwk"]), algorithms=["ES256"])
-            assert jwk.import_key(header["jwk"]).thumbprint() == jkt
+            jwt.decode(
+                request.headers["dpop"],
+                jwk.import_key(header["jwk"], header["jwk"]["kty"]),
+                algorithms=["ES256"],
+            )
+            assert jwk.import_key(header["jwk"], header["jwk"]["kty"]).thumbprint() == jkt
             assert claims["ath"] == b64url_sha256(token) and claims["htu"] == MCP
             if self.dpop_rs_nonce and claims.get("nonce") != self.dpop_rs_nonce:
                 return httpx.Response(
@@ -780,13 +789,15 @@ async def test_open_client_authorizes_against_a_protected_mcptrio_server() -> No
 
     async with trio.open_nursery() as nursery:
         info = await nursery.start(serve_http, server, HttpConfig(port=0))
-        world = World(upstream=httpx.AsyncHTTPTransport())
-        world.upstream_url = httpx.URL(info.url)
+        world = World(upstream_url=httpx.URL(info.url))
         auth = code_auth(world)
         with trio.fail_after(20):
             async with (
+                httpx.AsyncHTTPTransport() as world.upstream,
                 httpx.AsyncClient(transport=world.transport()) as http_client,
-                open_http_transport(MCP, auth=auth, http_client=http_client) as transport,
+                open_http_transport(
+                    MCP, auth=auth, http_client=http_client, open_get_stream=False
+                ) as transport,
                 open_client(transport) as client,
             ):
                 result = await client.call_tool("test_simple_text", {})
