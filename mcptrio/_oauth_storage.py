@@ -109,7 +109,7 @@ class MemoryTokenStorage:
 
 
 class FileTokenStorage:
-    """A :class:`TokenStorage` in one JSON file that only its owner can read (mode 0600).
+    """A :class:`TokenStorage` in one JSON file (``~`` expanded) only its owner can read (0600).
 
     Every save rewrites the file atomically (a temporary file in the same directory, then
     a rename), so a crash leaves the old or the new contents, never a mix. The file holds
@@ -117,7 +117,7 @@ class FileTokenStorage:
     """
 
     def __init__(self, path: os.PathLike[str] | str) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self._lock = trio.Lock()
 
     async def load_tokens(self, resource: str) -> OAuthTokens | None:
