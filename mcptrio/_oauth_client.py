@@ -40,8 +40,9 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 _CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 _ID_JAG_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
-_MAX_METADATA_BYTES = 256 * 1024
+_MAX_BODY_BYTES = 256 * 1024
 _OAUTH_TIMEOUT = httpx.Timeout(30.0)
+_ACCEPT_JSON = {"Accept": "application/json"}
 
 
 class OAuthError(httpx.TransportError):
@@ -242,7 +243,7 @@ class HeadlessAuthorization:
     async def redirect(self, authorization_url: str) -> None:
         """Fetch ``authorization_url`` and remember where the server redirects."""
         async with httpx.AsyncClient(transport=self._transport, timeout=_OAUTH_TIMEOUT) as http:
-            response = await http.get(authorization_url, follow_redirects=False)
+            response, _ = await _fetch(http, "GET", authorization_url, "the authorization endpoint")
         location = response.headers.get("location")
         if not response.is_redirect or not location:
             raise OAuthError(
@@ -352,8 +353,11 @@ class IdJagAssertion:
             headers["Authorization"] = _basic(self.idp_client_id, self.idp_client_secret)
         elif self.idp_client_id:
             form["client_id"] = self.idp_client_id
-        response = await context.http.post(self.idp_token_endpoint, data=form, headers=headers)
-        body = _json_object(response, "the identity provider's token exchange")
+        what = "the identity provider's token exchange"
+        response, raw = await _fetch(
+            context.http, "POST", self.idp_token_endpoint, what, data=form, headers=headers
+        )
+        body = _json_object(response, raw, what)
         if response.status_code != 200 or not isinstance(body.get("access_token"), str):
             raise OAuthError(
                 f"the identity provider refused the token exchange: {_oauth_error_text(body)}"
@@ -395,18 +399,30 @@ def _basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
-def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    if len(response.content) > _MAX_METADATA_BYTES:
-        raise OAuthError(f"{what} sent more than {_MAX_METADATA_BYTES} bytes")
+async def _fetch(
+    http: httpx.AsyncClient, method: str, url: str, what: str, **options: Any
+) -> tuple[httpx.Response, bytes]:
+    """One OAuth request, its body read up to ``_MAX_BODY_BYTES`` (an OAuth server's
+    documents are small; anything bigger is refused, not buffered)."""
+    body = bytearray()
+    async with http.stream(method, url, **options) as response:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > _MAX_BODY_BYTES:
+                raise OAuthError(f"{what} sent more than {_MAX_BODY_BYTES} bytes")
+    return response, bytes(body)
+
+
+def _json_object(response: httpx.Response, body: bytes, what: str) -> dict[str, Any]:
     try:
-        body = orjson.loads(response.content) if response.content else {}
+        loaded = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError:
         if response.is_success:
             raise OAuthError(f"{what} did not answer with JSON") from None
         return {}
-    if not isinstance(body, dict):
+    if not isinstance(loaded, dict):
         raise OAuthError(f"{what} answered with JSON that is not an object")
-    return body
+    return loaded
 
 
 def _oauth_error_text(body: Mapping[str, Any]) -> str:
@@ -533,8 +549,9 @@ class OAuthClientAuth(httpx.Auth):
                 return
             await response.aread()
             async with self._lock:
-                if tokens is not self._tokens and not step_up:
-                    tokens = self._tokens  # another request re-authorized meanwhile
+                current = self._tokens
+                if current is not None and current is not tokens and _covers(current, challenge):
+                    tokens = current  # another request re-authorized meanwhile
                 else:
                     tokens = await self._reauthorize(challenge, step_up=step_up)
                     authorizations += 1
@@ -575,7 +592,9 @@ class OAuthClientAuth(httpx.Auth):
                 refreshed = await self._refresh(http, self._context, tokens)
             if refreshed is not None:
                 return refreshed
-        return tokens  # the server answers 401 and a new authorization follows
+        # Refused refresh tokens are forgotten; either way the server answers 401 and a
+        # new authorization follows.
+        return self._tokens
 
     async def _save(self, tokens: OAuthTokens | None) -> None:
         self._tokens = tokens
@@ -608,7 +627,7 @@ class OAuthClientAuth(httpx.Auth):
                     context.scopes_supported,
                     previous=self._requested if step_up else (),
                 )
-            scopes = self._with_offline_access(scopes, context)
+                scopes = self._with_offline_access(scopes, context)
             self._requested = list(scopes or [])
             self.authorizations += 1
             tokens = await self._obtain(http, context, " ".join(scopes) if scopes else None)
@@ -662,12 +681,13 @@ class OAuthClientAuth(httpx.Auth):
     ) -> dict[str, Any] | None:
         for url in protected_resource_metadata_urls(self.server_url, header_url):
             try:
-                response = await http.get(url, headers={"Accept": "application/json"})
+                what = f"the protected resource metadata at {url}"
+                response, raw = await _fetch(http, "GET", url, what, headers=_ACCEPT_JSON)
             except httpx.HTTPError as exc:
                 log.debug("protected resource metadata at %s: %s", url, exc)
                 continue
             if response.status_code == 200:
-                return _json_object(response, f"the protected resource metadata at {url}")
+                return _json_object(response, raw, what)
             log.debug("protected resource metadata at %s: HTTP %d", url, response.status_code)
         return None
 
@@ -677,14 +697,17 @@ class OAuthClientAuth(httpx.Auth):
         tried = []
         for url in authorization_server_metadata_urls(issuer):
             try:
-                response = await http.get(url, headers={"Accept": "application/json"})
+                what = f"the authorization server metadata at {url}"
+                response, raw = await _fetch(http, "GET", url, what, headers=_ACCEPT_JSON)
+            except OAuthError:
+                raise
             except httpx.HTTPError as exc:
                 tried.append(f"{url}: {exc}")
                 continue
             if response.status_code != 200:
                 tried.append(f"{url}: HTTP {response.status_code}")
                 continue
-            metadata = _json_object(response, f"the authorization server metadata at {url}")
+            metadata = _json_object(response, raw, what)
             if metadata.get("issuer") != issuer:
                 raise OAuthError(
                     f"the authorization server metadata at {url} names the issuer "
@@ -765,8 +788,11 @@ class OAuthClientAuth(httpx.Auth):
     ) -> ClientRegistration:
         document = self.client_metadata_document()
         document.pop("client_id", None)
-        response = await http.post(endpoint, json=document, headers={"Accept": "application/json"})
-        body = _json_object(response, "the registration endpoint")
+        what = "the registration endpoint"
+        response, raw = await _fetch(
+            http, "POST", endpoint, what, json=document, headers=_ACCEPT_JSON
+        )
+        body = _json_object(response, raw, what)
         if response.status_code not in (200, 201) or not isinstance(body.get("client_id"), str):
             raise OAuthError(
                 f"dynamic client registration at {endpoint} failed: "
@@ -831,9 +857,10 @@ class OAuthClientAuth(httpx.Auth):
                 headers["DPoP"] = dpop.proof(
                     "POST", endpoint, nonce=self._nonces.get(_origin(httpx.URL(endpoint)))
                 )
-            response = await http.post(endpoint, data=form, headers=headers)
+            where = f"the token endpoint ({what})"
+            response, raw = await _fetch(http, "POST", endpoint, where, data=form, headers=headers)
             self._remember_nonce(httpx.URL(endpoint), response)
-            body = _json_object(response, f"the token endpoint ({what})")
+            body = _json_object(response, raw, where)
             if (
                 attempt == 0
                 and dpop is not None
@@ -990,6 +1017,13 @@ class OAuthClientAuth(httpx.Auth):
                 f"the authorization response comes from issuer {iss!r}, not "
                 f"{server.issuer!r}; refusing it (RFC 9207)"
             )
+
+
+def _covers(tokens: OAuthTokens, challenge: Challenge | None) -> bool:
+    """Whether newer tokens answer a challenge: any for a 401, enough scopes for a 403."""
+    if challenge is None or challenge.params.get("error") != "insufficient_scope":
+        return True
+    return set(challenge.scopes()) <= set((tokens.scope or "").split())
 
 
 def _origin(url: httpx.URL) -> str:

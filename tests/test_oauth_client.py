@@ -805,3 +805,70 @@ async def test_open_client_authorizes_against_a_protected_mcptrio_server() -> No
         nursery.cancel_scope.cancel()
     assert auth.authorizations == 1
     assert world.served >= 3  # initialize, initialized, the call (and maybe more)
+
+
+async def test_concurrent_step_ups_share_one_authorization() -> None:
+    world = World(step_up_scope="mcp:write")
+    auth = code_auth(world)
+    async with http(world, auth) as client:
+        assert (await client.post(MCP)).status_code == 200
+        results: list[int] = []
+
+        async def call() -> None:
+            results.append((await client.post(MCP)).status_code)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):
+                nursery.start_soon(call)
+    assert results == [200] * 4
+    assert len(world.authorizations) == 2
+
+
+async def test_an_explicit_scope_is_sent_as_given() -> None:
+    world = World()
+    async with http(world, code_auth(world, scope=["mcp:read", "mcp:write"])) as client:
+        assert (await client.post(MCP)).status_code == 200
+    assert world.authorizations[0]["scope"] == "mcp:read mcp:write"
+
+
+async def test_a_refused_refresh_falls_back_to_a_new_authorization() -> None:
+    world = World(expires_in=0)
+    auth = code_auth(world)
+    async with http(world, auth) as client:
+        assert (await client.post(MCP)).status_code == 200
+        world.refresh_tokens.clear()  # the server forgot every refresh token
+        assert (await client.post(MCP)).status_code == 200
+    grants = [form["grant_type"] for form in world.token_forms]
+    assert grants == ["authorization_code", "refresh_token", "authorization_code"]
+    assert auth.authorizations == 2
+
+
+async def test_oversized_metadata_is_refused_not_buffered() -> None:
+    world = World()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/.well-known/oauth-authorization-server"):
+            return httpx.Response(200, content=b"[" + b"0," * 200_000 + b"0]")
+        return await world.handle(request)
+
+    transport = httpx.MockTransport(handler)
+    browser = HeadlessAuthorization(transport=transport)
+    auth = OAuthClientAuth(
+        MCP,
+        grant=AuthorizationCodeGrant(
+            redirect_handler=browser.redirect, callback_handler=browser.callback
+        ),
+        http_transport=transport,
+    )
+    async with httpx.AsyncClient(transport=transport, auth=auth) as client:
+        with pytest.raises(OAuthError, match="more than 262144 bytes"):
+            await client.post(MCP)
+
+
+async def test_headless_authorization_needs_a_redirect() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text="<form>login</form>"))
+    browser = HeadlessAuthorization(transport=transport)
+    with pytest.raises(OAuthError, match="needs a person to log in"):
+        await browser.redirect("https://as.example/authorize?x=1")
+    with pytest.raises(OAuthError, match="no authorization redirect"):
+        await browser.callback()
