@@ -485,23 +485,27 @@ def _prepare_client_out_dir(out: Path) -> None:
 
 async def run_conformance_client(
     command: Sequence[str],
-    requirements: str,
+    requirements: str | None = None,
     *,
+    suite: str | None = None,
     out_dir: os.PathLike[str] | str,
     cwd: os.PathLike[str] | str = REPO_ROOT,
 ) -> ConformanceResult:
-    """Run ``conformance client --command COMMAND --requirements REQ -o OUT_DIR`` with Node 22.
+    """Run ``conformance client --command COMMAND --requirements REQ -o OUT_DIR`` with Node 22
+    (or ``--suite SUITE`` instead of ``--requirements``, for the sets no revision requires).
 
     The suite starts a mock server per scenario and runs ``COMMAND URL`` (from ``cwd``) with
     the scenario in the environment. The log is kept in ``OUT_DIR/conformance.log``; the
     result's ``url`` is the command line. Bound the call with ``trio.fail_after``.
     """
+    if (requirements is None) == (suite is None):
+        raise ValueError("give requirements or suite, not both or neither")
     out = Path(out_dir)
     await trio.to_thread.run_sync(_prepare_client_out_dir, out)
     tool = await trio.to_thread.run_sync(npm_tool, CONFORMANCE)
     command_line = shlex.join(command)
-    argv = [*tool, "client", "--command", command_line, "--requirements", requirements]
-    argv += ["-o", os.fspath(out)]
+    selection = ["--requirements", requirements] if requirements else ["--suite", str(suite)]
+    argv = [*tool, "client", "--command", command_line, *selection, "-o", os.fspath(out)]
     log_path = out / "conformance.log"
     env = {**os.environ, "NO_COLOR": "1"}
     log_file = await trio.to_thread.run_sync(partial(open, log_path, "wb"))
@@ -517,7 +521,8 @@ async def run_conformance_client(
         )
     log = await trio.Path(log_path).read_text(encoding="utf-8", errors="replace")
     scenarios = await trio.to_thread.run_sync(read_client_results, out, log)
-    return ConformanceResult(command_line, requirements, done.returncode, scenarios, log, log_path)
+    chosen = requirements or f"suite {suite}"
+    return ConformanceResult(command_line, chosen, done.returncode, scenarios, log, log_path)
 
 
 # ----- the expected-failures baseline -----------------------------------------------------------

@@ -3,7 +3,8 @@
 One run per frozen requirement set: every scored scenario must pass (no failed check), and
 so must the extension scenarios the suite runs without scoring (client credentials with
 ``private_key_jwt`` and ``client_secret_basic``, enterprise-managed authorization, DPoP,
-DPoP with server nonces, workload identity); the test prints each one's result.
+DPoP with server nonces, workload identity); the test prints each one's result. The
+2025-03-26 authorization fallbacks (``--suite backcompat``) run once more on their own.
 """
 
 from __future__ import annotations
@@ -103,6 +104,23 @@ async def test_official_client_suite(
             scenario.name not in EXTENSIONS | {"json-schema-2020-12-preservation"}
         ), scenario.name
     assert result.returncode == 0, result.log[-4000:]
+
+
+@pytest.mark.conformance
+async def test_the_2025_03_26_authorization_fallbacks(
+    conformance_tool: list[str], tmp_path: Path
+) -> None:
+    """No revision requires these any more, but servers of that revision still exist."""
+    with trio.fail_after(SUITE_LIMIT):
+        result = await run_conformance_client(CLIENT, suite="backcompat", out_dir=tmp_path)
+    print(_report(result))
+    assert {s.name for s in result.scenarios} == {
+        "auth/2025-03-26-oauth-metadata-backcompat",
+        "auth/2025-03-26-oauth-endpoint-fallback",
+    }
+    failed = result.with_status(FAILURE)
+    assert not failed and result.returncode == 0, f"{_report(result)}\n{failure_table(failed)}"
+    assert all(scenario.passed for scenario in result.scenarios)
 
 
 def test_client_results_are_read_from_nested_directories(tmp_path: Path) -> None:
