@@ -64,6 +64,9 @@ from ._oauth_client import JwtBearerGrant as JwtBearerGrant
 from ._oauth_client import OAuthClientAuth as OAuthClientAuth
 from ._oauth_client import OAuthError as OAuthError
 from ._oauth_client import parse_www_authenticate as parse_www_authenticate
+from ._oauth_loopback import LoopbackAuthorization as LoopbackAuthorization
+from ._oauth_loopback import open_in_browser as open_in_browser
+from ._oauth_loopback import open_loopback_authorization as open_loopback_authorization
 from ._oauth_storage import ClientRegistration as ClientRegistration
 from ._oauth_storage import FileTokenStorage as FileTokenStorage
 from ._oauth_storage import MemoryTokenStorage as MemoryTokenStorage

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from joserfc import jwk, jwt
 from joserfc.jws import JWSRegistry
 
+import mcptrio
 from mcptrio import (
     AuthorizationCodeGrant,
     BearerAuth,
@@ -873,3 +874,70 @@ async def test_headless_authorization_needs_a_redirect() -> None:
         await browser.redirect("https://as.example/authorize?x=1")
     with pytest.raises(OAuthError, match="no authorization redirect"):
         await browser.callback()
+
+
+# ----- the interactive pair -------------------------------------------------------------
+
+
+async def test_the_loopback_pair_catches_the_redirect_from_a_browser() -> None:
+    world = World()
+    opened: list[str] = []
+
+    async def browser(url: str) -> None:
+        # A browser: the authorization page redirects, and the browser follows to the
+        # loopback listener over a real socket.
+        opened.append(url)
+        async with httpx.AsyncClient(transport=world.transport()) as page:
+            location = (await page.get(url)).headers["location"]
+        async with httpx.AsyncClient() as real:
+            answer = await real.get(location)
+        assert answer.status_code == 200 and b"close this window" in answer.content
+
+    with trio.fail_after(10):
+        async with mcptrio.open_loopback_authorization(opener=browser) as loopback:
+            assert loopback.redirect_uri.startswith("http://127.0.0.1:")
+            assert loopback.redirect_uri.endswith("/callback")
+            auth = OAuthClientAuth(
+                MCP,
+                grant=AuthorizationCodeGrant(
+                    redirect_handler=loopback.redirect,
+                    callback_handler=loopback.callback,
+                    redirect_uri=loopback.redirect_uri,
+                ),
+                client_metadata=ClientMetadata(redirect_uris=(loopback.redirect_uri,)),
+                http_transport=world.transport(),
+            )
+            async with http(world, auth) as client:
+                assert (await client.post(MCP)).status_code == 200
+            async with httpx.AsyncClient() as real:
+                stray = await real.get(loopback.redirect_uri.replace("/callback", "/favicon.ico"))
+            assert stray.status_code == 404
+    assert len(opened) == 1
+    assert world.token_forms[0]["redirect_uri"] == loopback.redirect_uri
+
+
+async def test_the_loopback_listener_survives_garbage_and_closes_with_the_block() -> None:
+    async def never(url: str) -> None:
+        raise AssertionError("not called")  # pragma: no cover
+
+    async with mcptrio.open_loopback_authorization(opener=never) as loopback:
+        port = int(loopback.redirect_uri.split(":")[2].split("/")[0])
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(b"\x00\x01 not http\r\n\r\n")
+        await stream.receive_some()  # closed without an answer
+        await stream.aclose()
+        async with httpx.AsyncClient() as real:
+            response = await real.get(f"{loopback.redirect_uri}?code=c&state=s&iss=i")
+        assert response.status_code == 200
+        assert (await loopback.callback()).params == {"code": "c", "state": "s", "iss": "i"}
+    with pytest.raises(OSError):
+        await trio.open_tcp_stream("127.0.0.1", port)
+    with pytest.raises(ValueError, match="must start with"):
+        async with mcptrio.open_loopback_authorization(path="callback"):
+            pass  # pragma: no cover
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=5))
+def test_authorization_responses_read_back_their_parameters(params: dict[str, str]) -> None:
+    url = httpx.URL(REDIRECT).copy_merge_params(params)
+    assert dict(mcptrio.AuthorizationResponse.from_url(str(url)).params) == params
