@@ -635,12 +635,12 @@ class OAuthClientAuth(httpx.Auth):
             return tokens
 
     def _with_offline_access(self, scopes: list[str] | None, context: _Context) -> list[str] | None:
-        supported = context.server.metadata.get("scopes_supported") or ()
+        metadata = context.server.metadata
         wanted = (
             self._offline_access
             and isinstance(self.grant, AuthorizationCodeGrant)
-            and "offline_access" in supported
-            and "refresh_token" in context.server.metadata.get("grant_types_supported", ())
+            and "offline_access" in _strings(metadata, "scopes_supported")
+            and "refresh_token" in _strings(metadata, "grant_types_supported")
         )
         if not wanted or (scopes and "offline_access" in scopes):
             return scopes
@@ -819,9 +819,9 @@ class OAuthClientAuth(httpx.Auth):
             return "private_key_jwt"
         if not client.client_secret:
             return "none"
-        supported = server.metadata.get("token_endpoint_auth_methods_supported")
-        if not isinstance(supported, list):
+        if "token_endpoint_auth_methods_supported" not in server.metadata:
             return "client_secret_basic"  # RFC 8414's default
+        supported = _strings(server.metadata, "token_endpoint_auth_methods_supported")
         for method in ("client_secret_basic", "client_secret_post"):
             if method in supported:
                 return method
@@ -893,12 +893,8 @@ class OAuthClientAuth(httpx.Auth):
         )
 
     def _dpop_supported(self, server: _Server) -> bool:
-        algorithms = server.metadata.get("dpop_signing_alg_values_supported")
-        return (
-            self._dpop is not None
-            and isinstance(algorithms, list)
-            and self._dpop.algorithm in algorithms
-        )
+        algorithms = _strings(server.metadata, "dpop_signing_alg_values_supported")
+        return self._dpop is not None and self._dpop.algorithm in algorithms
 
     async def _refresh(
         self, http: httpx.AsyncClient, context: _Context, tokens: OAuthTokens
@@ -955,8 +951,7 @@ class OAuthClientAuth(httpx.Auth):
         form: dict[str, str],
     ) -> OAuthTokens:
         metadata = context.server.metadata
-        methods = metadata.get("code_challenge_methods_supported")
-        if not isinstance(methods, list) or "S256" not in methods:
+        if "S256" not in _strings(metadata, "code_challenge_methods_supported"):
             raise OAuthError(
                 "the authorization server does not advertise PKCE S256 "
                 "(code_challenge_methods_supported); refusing to use it"
@@ -1017,6 +1012,14 @@ class OAuthClientAuth(httpx.Auth):
                 f"the authorization response comes from issuer {iss!r}, not "
                 f"{server.issuer!r}; refusing it (RFC 9207)"
             )
+
+
+def _strings(metadata: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """A metadata member that should be a list of strings; anything else counts as empty."""
+    value = metadata.get(key)
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str))
 
 
 def _covers(tokens: OAuthTokens, challenge: Challenge | None) -> bool:

@@ -941,3 +941,15 @@ async def test_the_loopback_listener_survives_garbage_and_closes_with_the_block(
 def test_authorization_responses_read_back_their_parameters(params: dict[str, str]) -> None:
     url = httpx.URL(REDIRECT).copy_merge_params(params)
     assert dict(mcptrio.AuthorizationResponse.from_url(str(url)).params) == params
+
+
+async def test_malformed_metadata_lists_count_as_empty() -> None:
+    # A string is not a list: no substring match may turn on offline_access.
+    world = World(metadata={"scopes_supported": "mcp:read offline_access"})
+    async with http(world, code_auth(world)) as client:
+        assert (await client.post(MCP)).status_code == 200
+    assert world.authorizations[0]["scope"] == "mcp:read"
+    world = World(metadata={"code_challenge_methods_supported": "S256"})
+    async with http(world, code_auth(world)) as client:
+        with pytest.raises(OAuthError, match="PKCE S256"):
+            await client.post(MCP)
