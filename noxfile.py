@@ -52,12 +52,14 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def conformance(session: nox.Session) -> None:
-    """The official MCP conformance suite against our HTTP server, every requirement set.
+    """The official MCP conformance suite against our HTTP server and our client (the
+    client leg includes every authorization scenario), every requirement set.
 
     Needs npm; Node 22 and the pinned suite are installed into .cache/ on first use.
     """
     session.install("-e", DEV)
-    session.run("python", "-m", "pytest", "tests/test_conformance.py", *session.posargs)
+    tests = ["tests/test_conformance.py", "tests/test_conformance_client.py"]
+    session.run("python", "-m", "pytest", *tests, *session.posargs)
 
 
 @nox.session
