@@ -183,14 +183,14 @@ def oauth_for(url: str, scenario: str) -> OAuthClientAuth:
     """The OAuth set-up each ``auth/*`` scenario calls for."""
     ctx = context()
     metadata = ClientMetadata(client_name="mcptrio-conformance", redirect_uris=(REDIRECT_URI,))
-    client_id = ctx.get("client_id")
-    secret = ctx.get("client_secret")
+    client_id: str | None = ctx.get("client_id")
+    secret: str | None = ctx.get("client_secret")
     if scenario == "auth/client-credentials-jwt":
         return OAuthClientAuth(
             url,
             grant=ClientCredentialsGrant(),
             client=ClientRegistration(
-                client_id=client_id,
+                client_id=ctx["client_id"],
                 token_endpoint_auth_method="private_key_jwt",
                 private_key_pem=ctx["private_key_pem"],
                 signing_algorithm=ctx.get("signing_algorithm", "ES256"),
@@ -202,7 +202,7 @@ def oauth_for(url: str, scenario: str) -> OAuthClientAuth:
             url,
             grant=ClientCredentialsGrant(),
             client=ClientRegistration(
-                client_id=client_id,
+                client_id=ctx["client_id"],
                 client_secret=secret,
                 token_endpoint_auth_method="client_secret_basic",
             ),
@@ -212,7 +212,9 @@ def oauth_for(url: str, scenario: str) -> OAuthClientAuth:
         return OAuthClientAuth(
             url,
             grant=JwtBearerGrant(ctx["valid_jwt"]),
-            client=ClientRegistration(client_id=client_id, token_endpoint_auth_method="none"),
+            client=ClientRegistration(
+                client_id=ctx["client_id"], token_endpoint_auth_method="none"
+            ),
             client_metadata=metadata,
         )
     if scenario == "auth/enterprise-managed-authorization":
@@ -225,7 +227,7 @@ def oauth_for(url: str, scenario: str) -> OAuthClientAuth:
                     idp_client_id=ctx.get("idp_client_id"),
                 )
             ),
-            client=ClientRegistration(client_id=client_id, client_secret=secret),
+            client=ClientRegistration(client_id=ctx["client_id"], client_secret=secret),
             client_metadata=metadata,
         )
     browser = HeadlessAuthorization()
