@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 __all__ = [
+    "AuthConfig",
     "ClusterConfig",
     "Config",
     "ConfigError",
@@ -319,6 +320,10 @@ class HttpConfig(_ConfigBase):
     )
     """The HTTP implementation: h11 directly on trio streams (several times cheaper per
     request), or Hypercorn (ASGI, HTTP/2). Both pass the same test suite and conformance runs."""
+
+    auth: AuthConfig | None = attrs.field(default=None)
+    """Require OAuth bearer tokens on the MCP endpoints (the ``[http.auth]`` table); unset:
+    no authorization."""
 
 
 @attrs.frozen(kw_only=True)
@@ -754,3 +759,119 @@ class HttpClientConfig(_ConfigBase):
         """Seconds to wait before resumption attempt ``attempt`` (0 is the first)."""
         base = self.resume_delay if retry_ms is None else retry_ms / 1000
         return float(min(base * self.resume_backoff**attempt, max(self.resume_max_delay, base)))
+
+
+# --------------------------------------------------------------------------- authorization
+
+_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+def _algorithms(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _str_tuple(inst, attribute, value)
+    if not value:
+        raise _FieldError(inst, attribute.name, "name at least one algorithm")
+    for alg in value:
+        if alg not in _ALGORITHMS:
+            # 'none' and the shared-secret HS* algorithms are never right for a resource server
+            # that does not hold the issuer's secret.
+            raise _FieldError(
+                inst,
+                attribute.name,
+                f"{alg!r} is not an accepted signing algorithm;"
+                f" use {_choices(sorted(_ALGORITHMS))}",
+            )
+
+
+def _optional_str(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _FieldError(inst, attribute.name, f"expected str, got {_type_name(value)}")
+
+
+@attrs.frozen(kw_only=True)
+class AuthConfig(_ConfigBase):
+    """OAuth 2.1 resource server: how bearer tokens on the HTTP endpoint are checked."""
+
+    authorization_servers: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
+    """Issuer URLs of the authorization servers clients get tokens from (listed in the
+    Protected Resource Metadata); at least one."""
+
+    issuer: str | None = attrs.field(default=None, validator=_optional_str)
+    """The ``iss`` tokens must carry; unset: the first of ``authorization_servers``."""
+
+    resource: str | None = attrs.field(default=None, validator=_optional_str)
+    """This server's canonical URI (RFC 8707), the audience tokens must be issued for, e.g.
+    ``https://mcp.example.com/mcp``; unset: the URL the server listens on (or, mounted as an
+    ASGI app, the scheme, Host and path of each request)."""
+
+    audiences: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
+    """More ``aud`` values accepted besides ``resource``."""
+
+    token_validation: Literal["jwt", "introspection"] = attrs.field(
+        default="jwt", validator=_one_of("jwt", "introspection")
+    )
+    """``jwt``: verify signed JWT access tokens with the issuer's keys; ``introspection``: ask
+    the authorization server about each token (RFC 7662)."""
+
+    jwks_uri: str | None = attrs.field(default=None, validator=_optional_str)
+    """Where the issuer publishes its keys; unset: found in its RFC 8414 metadata."""
+
+    algorithms: tuple[str, ...] = attrs.field(default=("RS256", "ES256"), validator=_algorithms)
+    """Signing algorithms accepted for JWTs (``none`` and ``HS*`` are never accepted)."""
+
+    clock_skew: float = attrs.field(
+        default=60.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Seconds of clock difference tolerated when checking ``exp`` and ``nbf``."""
+
+    jwks_cache_ttl: float = attrs.field(
+        default=3600.0, converter=_to_float, validator=_float_check(above=0.0)
+    )
+    """Seconds the fetched keys are used before they are fetched again."""
+
+    jwks_refresh_interval: float = attrs.field(
+        default=30.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Least seconds between two fetches triggered by an unknown key id (rotation)."""
+
+    introspection_endpoint: str | None = attrs.field(default=None, validator=_optional_str)
+    """The RFC 7662 endpoint (``token_validation = "introspection"``)."""
+
+    introspection_client_id: str | None = attrs.field(default=None, validator=_optional_str)
+    """Client id this server authenticates to the introspection endpoint with (HTTP Basic)."""
+
+    introspection_client_secret: str | None = attrs.field(
+        default=None, validator=_optional_str, repr=False
+    )
+    """Its client secret."""
+
+    scopes_supported: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
+    """Scopes listed in the Protected Resource Metadata."""
+
+    required_scopes: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
+    """Scopes every request needs (403 ``insufficient_scope`` without them)."""
+
+    hide_unauthorized: bool = attrs.field(
+        default=True, validator=attrs.validators.instance_of(bool)
+    )
+    """Leave tools, resources and prompts a caller lacks the scopes for out of its lists."""
+
+    resource_name: str | None = attrs.field(default=None, validator=_optional_str)
+    """A human-readable name in the Protected Resource Metadata."""
+
+    resource_documentation: str | None = attrs.field(default=None, validator=_optional_str)
+    """A URL of documentation for people, in the Protected Resource Metadata."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.authorization_servers:
+            raise _FieldError(self, "authorization_servers", "name at least one")
+        if self.token_validation == "introspection" and self.introspection_endpoint is None:
+            raise _FieldError(
+                self,
+                "introspection_endpoint",
+                "token_validation is 'introspection' but no endpoint is set",
+            )
+        for scope in (*self.scopes_supported, *self.required_scopes):
+            if not scope or " " in scope:
+                raise _FieldError(self, "scopes_supported", f"{scope!r} is not a scope token")

@@ -40,6 +40,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from ._auth import Principal
     from ._dispatch import CallScope
     from ._server import Server
 
@@ -147,6 +148,7 @@ class RequestContext:
         log_level: LogLevelSource,
         cancel_scope: trio.CancelScope | None = None,
         input_round: InputRound | None = None,
+        principal: Principal | None = None,
     ) -> None:
         self.server = server
         """The server handling this request."""
@@ -170,6 +172,8 @@ class RequestContext:
         )
         self._last_progress: float | None = None
         self._round = input_round
+        self.principal = principal
+        """Who authenticated this request (None without authorization)."""
 
     @classmethod
     def for_scope(
@@ -195,6 +199,7 @@ class RequestContext:
             log_level=scope,
             cancel_scope=scope.cancel_scope,
             input_round=input_round,
+            principal=scope.principal,
         )
 
     @property

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from ._auth import InsufficientScope
 from ._context import Outbound, enter_request, exit_request
 from ._converter import from_wire, to_wire
 from ._errors import InvalidParams, MethodNotFound, ResourceNotFound
@@ -40,6 +41,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from ._auth import Principal
     from ._server import Server
     from ._server_session import ServerSession
 
@@ -61,9 +63,16 @@ class CallScope:
     cancel_scope: trio.CancelScope | None = None
     session: ServerSession | None = None
     """The legacy session the request belongs to (None in the 2026-07-28 era)."""
-    principal: str | None = None
+    principal: Principal | None = None
+    """Who authenticated the request (None: no authorization in front of this server)."""
     stopping: trio.Event | None = None
     """Set when the transport begins a graceful shutdown (long listens then end)."""
+
+    @property
+    def principal_key(self) -> str | None:
+        """The identity request states, tasks and sessions are bound to (None: anonymous)."""
+        principal = self.principal
+        return None if principal is None else principal.key
 
 
 Handler = Callable[[CallScope, Request, dict[str, Any]], Awaitable[Any]]
@@ -120,6 +129,13 @@ async def dispatch(scope: CallScope, request: Request) -> dict[str, Any]:
             )
         raise MethodNotFound(f"unknown method {request.method!r}")
     params = request.params if request.params is not None else {}
+    principal = scope.principal
+    if principal is not None and scope.server.scope_requirements:
+        needed, what = scope.server.scope_requirements.for_request(
+            scope.server, request.method, params
+        )
+        if not principal.has_scopes(needed):
+            raise InsufficientScope(needed, what)
     if request.method not in MRTR_METHODS:
         result = await handler(scope, request, params)
         return result if isinstance(result, dict) else to_wire(result)
@@ -179,26 +195,43 @@ def _page(
     return out
 
 
+def _hidden(scope: CallScope, table: str) -> frozenset[str]:
+    """Names in a scope table (``tools``, ``resources``, ``prompts``) the caller may not see."""
+    principal = scope.principal
+    rules = scope.server.scope_requirements
+    if principal is None or not rules.hide_from_lists:
+        return frozenset()
+    needs: dict[str, frozenset[str]] = getattr(rules, table)
+    return frozenset(name for name, needed in needs.items() if not principal.has_scopes(needed))
+
+
 @_handles("tools/list")
 async def _tools_list(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    return _page(scope, scope.server.tools.wire_list(), params, "tools")
+    items = scope.server.tools.wire_list()
+    hidden = _hidden(scope, "tools")
+    if hidden:
+        items = [t for t in items if t["name"] not in hidden]
+    return _page(scope, items, params, "tools")
 
 
 @_handles("resources/list")
 async def _resources_list(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    items = [to_wire(r) for r in scope.server.resources.resources()]
+    hidden = _hidden(scope, "resources")
+    items = [to_wire(r) for r in scope.server.resources.resources() if r.uri not in hidden]
     return _page(scope, items, params, "resources")
 
 
 @_handles("resources/templates/list")
 async def _templates_list(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    items = [to_wire(t) for t in scope.server.resources.templates()]
+    hidden = _hidden(scope, "resources")
+    items = [to_wire(t) for t in scope.server.resources.templates() if t.uri_template not in hidden]
     return _page(scope, items, params, "resourceTemplates")
 
 
 @_handles("prompts/list")
 async def _prompts_list(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    items = [to_wire(p) for p in scope.server.prompts.prompts()]
+    hidden = _hidden(scope, "prompts")
+    items = [to_wire(p) for p in scope.server.prompts.prompts() if p.name not in hidden]
     return _page(scope, items, params, "prompts")
 
 

@@ -18,7 +18,8 @@ import orjson
 import trio
 
 from ._asgi import AsgiApp
-from ._config import HttpConfig
+from ._auth import PRM_PATH, InvalidToken, Principal, ResourceServer, principal_key
+from ._config import AuthConfig, HttpConfig
 from ._dispatch import is_known
 from ._errors import MCPError, ParseError
 from ._event_store import EventEvicted, EventStore, MemoryEventStore, parse_event_id
@@ -48,6 +49,7 @@ from ._sessions import (
     SessionLimitExceeded,
     SessionManager,
     SessionNotFound,
+    SessionPrincipalMismatch,
     SessionRecord,
 )
 from ._sse import encode_comment, encode_event
@@ -173,10 +175,17 @@ class HttpEndpoint:
         *,
         event_store: EventStore | None = None,
         session_manager: SessionManager | None = None,
+        auth: AuthConfig | ResourceServer | None = None,
     ) -> None:
         self.server = server
         self.config = config if config is not None else HttpConfig()
         cfg = self.config
+        if auth is None:
+            auth = cfg.auth
+        self.auth = ResourceServer(auth) if isinstance(auth, AuthConfig) else auth
+        """The OAuth resource server checking bearer tokens (None: no authorization)."""
+        if self.auth is not None:
+            server.scope_requirements.hide_from_lists = self.auth.config.hide_unauthorized
         self.events: EventStore = event_store or MemoryEventStore(
             max_events_per_stream=cfg.event_history, max_age=cfg.event_history_age
         )
@@ -220,6 +229,9 @@ class HttpEndpoint:
                 self._ready = False
                 self._nursery = None
                 nursery.cancel_scope.cancel()
+                if self.auth is not None:
+                    with trio.CancelScope(shield=True):
+                        await self.auth.aclose()
 
     def begin_shutdown(self) -> None:
         """Stop taking new work and end every SSE stream cleanly (clients can resume)."""
@@ -283,6 +295,9 @@ class HttpEndpoint:
         if path == "/metrics" and ex.method == "GET" and cfg.metrics:
             await self._metrics(ex)
             return
+        if self.auth is not None and path.startswith(PRM_PATH) and ex.method == "GET":
+            await self._protected_resource_metadata(ex)
+            return
         known = path == cfg.path or (cfg.legacy_sse and path in (cfg.sse_path, cfg.messages_path))
         if not known:
             await self._error(ex, 404, -32601, f"no MCP endpoint at {path!r}; use {cfg.path!r}")
@@ -291,13 +306,18 @@ class HttpEndpoint:
         if reason is not None:
             await self._error(ex, 403, -32000, f"Forbidden: {reason}")
             return
+        principal = None
+        if self.auth is not None:
+            principal = await self._authenticate(ex)
+            if principal is None:
+                return
         if path == cfg.path:
             if ex.method == "POST":
-                await self._post(ex)
+                await self._post(ex, principal)
             elif ex.method == "GET":
-                await self._get(ex)
+                await self._get(ex, principal)
             elif ex.method == "DELETE":
-                await self._delete(ex)
+                await self._delete(ex, principal)
             else:
                 await self._error(
                     ex,
@@ -307,14 +327,81 @@ class HttpEndpoint:
                     extra=[("allow", "GET, POST, DELETE")],
                 )
         elif path == cfg.sse_path and ex.method == "GET":
-            await self._legacy_sse_get(ex)
+            await self._legacy_sse_get(ex, principal)
         elif path == cfg.messages_path and ex.method == "POST":
-            await self._legacy_sse_post(ex)
+            await self._legacy_sse_post(ex, principal)
         else:
             allowed = "GET" if path == cfg.sse_path else "POST"
             await self._error(
                 ex, 405, -32000, f"use {allowed} on {path}", extra=[("allow", allowed)]
             )
+
+    # -- authorization --------------------------------------------------------------------------
+
+    def _resource(self, ex: HttpExchange) -> str:
+        assert self.auth is not None
+        return self.auth.resource_for("http", ex.headers.get("host"), self.config.path)
+
+    async def _protected_resource_metadata(self, ex: HttpExchange) -> None:
+        """RFC 9728: the document at the path-specific and the root well-known URL."""
+        assert self.auth is not None
+        if ex.path not in (PRM_PATH, PRM_PATH + self.config.path):
+            await self._error(ex, 404, -32601, f"no protected resource metadata at {ex.path!r}")
+            return
+        body = orjson.dumps(self.auth.metadata(self._resource(ex)))
+        await ex.respond(
+            200,
+            [("content-type", _JSON), ("access-control-allow-origin", "*")],
+            body,
+        )
+
+    async def _authenticate(self, ex: HttpExchange) -> Principal | None:
+        """The caller's principal, or None after answering 401/403 (tokens are never logged)."""
+        auth = self.auth
+        assert auth is not None
+        resource = self._resource(ex)
+        try:
+            principal = await auth.authenticate(ex.headers.get("authorization"), resource)
+        except InvalidToken as exc:
+            challenge = auth.refusal(exc, resource)
+        except Exception:
+            log.exception("token validation failed unexpectedly")
+            await self._error(ex, 500, -32603, "internal error while checking the access token")
+            return None
+        else:
+            needed = auth.config.required_scopes
+            if principal.has_scopes(needed):
+                return principal
+            challenge = auth.forbidden(needed, "this server", resource)
+        await self._refuse(ex, challenge)
+        return None
+
+    async def _refuse(self, ex: HttpExchange, challenge: Any) -> None:
+        label = "Unauthorized" if challenge.status == 401 else "Forbidden"
+        await self._error(
+            ex,
+            challenge.status,
+            -32000,
+            f"{label}: {challenge.message}",
+            extra=[("www-authenticate", challenge.www_authenticate)],
+        )
+
+    async def _check_scopes(
+        self, ex: HttpExchange, principal: Principal | None, incoming: Incoming
+    ) -> bool:
+        """False after answering 403 when ``principal`` lacks the scopes a request needs."""
+        if principal is None or not isinstance(incoming, Request):
+            # Batches are checked message by message where they run.
+            return True
+        rules = self.server.scope_requirements
+        if not rules:
+            return True
+        needed, what = rules.for_request(self.server, incoming.method, incoming.params)
+        if principal.has_scopes(needed):
+            return True
+        assert self.auth is not None
+        await self._refuse(ex, self.auth.forbidden(needed, what, self._resource(ex)))
+        return False
 
     def _check_origin_and_host(self, headers: Headers, peer_ip: str | None) -> str | None:
         """The DNS-rebinding verdict, remembered per distinct header combination (the same few
@@ -412,12 +499,14 @@ class HttpEndpoint:
     async def _on_expire(self, record: SessionRecord) -> None:
         await self._close_live(record.id)
 
-    async def _session(self, ex: HttpExchange, session_id: str) -> _LiveSession | None:
+    async def _session(
+        self, ex: HttpExchange, session_id: str, principal: Principal | None
+    ) -> _LiveSession | None:
         """The live session for ``session_id`` (noting the request on it), or None after
-        answering 404."""
+        answering 404 (also when it belongs to another principal: it does not exist for it)."""
         try:
-            await self.sessions.use(session_id)
-        except SessionNotFound:
+            await self.sessions.use(session_id, principal=principal_key(principal))
+        except (SessionNotFound, SessionPrincipalMismatch):
             await self._error(
                 ex,
                 404,
@@ -438,6 +527,9 @@ class HttpEndpoint:
                 "Session not found on this server; send a new initialize request",
             )
             return None
+        if live.handler is not None:
+            # The same principal, perhaps with a refreshed token and other scopes.
+            live.handler.principal = principal
         return live
 
     # -- POST ---------------------------------------------------------------------------------
@@ -480,7 +572,7 @@ class HttpEndpoint:
             return incoming
         return None
 
-    async def _post(self, ex: HttpExchange) -> None:
+    async def _post(self, ex: HttpExchange, principal: Principal | None) -> None:
         if not _accepts(ex.headers.get("accept"), _JSON, _SSE):
             await self._error(
                 ex,
@@ -502,12 +594,14 @@ class HttpEndpoint:
                 extra=[("retry-after", "1")],
             )
             return
+        if not await self._check_scopes(ex, principal, incoming):
+            return
         headers = ex.headers
         session_id = headers.get("mcp-session-id")
         if isinstance(incoming, _CALLS) and is_modern_http_request(
             incoming.method, incoming.params, headers.get("mcp-protocol-version")
         ):
-            await self._modern_post(ex, incoming)
+            await self._modern_post(ex, incoming, principal)
             return
         if isinstance(incoming, list):
             if any(isinstance(m, Request) and m.method == "initialize" for m in incoming):
@@ -523,7 +617,7 @@ class HttpEndpoint:
                     " send it without the header",
                 )
                 return
-            await self._initialize(ex, incoming)
+            await self._initialize(ex, incoming, principal)
             return
         if session_id is None:
             await self._error(
@@ -533,7 +627,7 @@ class HttpEndpoint:
                 "Bad Request: the Mcp-Session-Id header is required (send initialize first)",
             )
             return
-        live = await self._session(ex, session_id)
+        live = await self._session(ex, session_id, principal)
         if live is None:
             return
         if not await self._check_version(ex, live):
@@ -547,7 +641,9 @@ class HttpEndpoint:
             return
         await self._answer(ex, live, incoming)
 
-    async def _modern_post(self, ex: HttpExchange, message: Request | Notification) -> None:
+    async def _modern_post(
+        self, ex: HttpExchange, message: Request | Notification, principal: Principal | None
+    ) -> None:
         """A stateless 2026-07-28 request: its own POST, answered on its own response."""
         if isinstance(message, Notification):
             await ex.respond(202, [], b"")
@@ -587,7 +683,7 @@ class HttpEndpoint:
                 # A streamed answer's keep-alives run there too.
                 responder.nursery = self._nursery
                 try:
-                    await self._run_modern(message, responder, scope, start)
+                    await self._run_modern(message, responder, scope, start, principal)
                 finally:
                     watch.finish()
             else:
@@ -596,7 +692,7 @@ class HttpEndpoint:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._cancel_when_gone, scope, ex)
                     responder.nursery = nursery
-                    await self._run_modern(message, responder, scope, start)
+                    await self._run_modern(message, responder, scope, start, principal)
                     nursery.cancel_scope.cancel()
         finally:
             responder.close()
@@ -609,6 +705,7 @@ class HttpEndpoint:
         responder: ModernResponder,
         scope: trio.CancelScope,
         start: float,
+        principal: Principal | None = None,
     ) -> None:
         """Serve and answer a 2026-07-28 request under ``scope``, and count it."""
         outcome: Outcome = "ok"
@@ -622,6 +719,7 @@ class HttpEndpoint:
                         message,
                         responder,
                         cancel_scope=scope,
+                        principal=principal,
                         stopping=self._shutting_down,
                     )
                 except MCPError as exc:
@@ -709,15 +807,19 @@ class HttpEndpoint:
         )
         return False
 
-    async def _initialize(self, ex: HttpExchange, request: Request) -> None:
+    async def _initialize(
+        self, ex: HttpExchange, request: Request, principal: Principal | None
+    ) -> None:
         try:
-            record = await self.sessions.create()
+            record = await self.sessions.create(principal=principal_key(principal))
         except SessionLimitExceeded as exc:
             await self._error(
                 ex, 503, -32000, str(exc), request_id=request.id, extra=[("retry-after", "5")]
             )
             return
         live = await self._start_live(record.id)
+        if live.handler is not None:
+            live.handler.principal = principal
         await self._answer(ex, live, request, extra=[("mcp-session-id", record.id)])
         handler = live.handler
         if handler is not None and handler.initialized:
@@ -1004,7 +1106,7 @@ class HttpEndpoint:
 
     # -- GET / DELETE -----------------------------------------------------------------------
 
-    async def _get(self, ex: HttpExchange) -> None:
+    async def _get(self, ex: HttpExchange, principal: Principal | None) -> None:
         if not _accepts(ex.headers.get("accept"), _SSE):
             await self._error(
                 ex, 406, -32600, "Not Acceptable: a GET stream needs Accept: text/event-stream"
@@ -1019,7 +1121,7 @@ class HttpEndpoint:
                 "Bad Request: the Mcp-Session-Id header is required to open a GET stream",
             )
             return
-        live = await self._session(ex, session_id)
+        live = await self._session(ex, session_id, principal)
         if live is None or not await self._check_version(ex, live):
             return
         last_event_id = ex.headers.get("last-event-id")
@@ -1092,14 +1194,14 @@ class HttpEndpoint:
                 if stream.finished:
                     live.transport.forget(stream)
 
-    async def _delete(self, ex: HttpExchange) -> None:
+    async def _delete(self, ex: HttpExchange, principal: Principal | None) -> None:
         session_id = ex.headers.get("mcp-session-id")
         if session_id is None:
             await self._error(
                 ex, 400, -32000, "Bad Request: DELETE needs the Mcp-Session-Id header"
             )
             return
-        live = await self._session(ex, session_id)
+        live = await self._session(ex, session_id, principal)
         if live is None:
             return
         await self.sessions.close(session_id)
@@ -1108,17 +1210,19 @@ class HttpEndpoint:
 
     # -- deprecated HTTP+SSE (2024-11-05) -----------------------------------------------------
 
-    async def _legacy_sse_get(self, ex: HttpExchange) -> None:
+    async def _legacy_sse_get(self, ex: HttpExchange, principal: Principal | None) -> None:
         if self._shutting_down.is_set():
             await self._error(ex, 503, -32000, "the server is shutting down")
             return
         try:
-            record = await self.sessions.create()
+            record = await self.sessions.create(principal=principal_key(principal))
         except SessionLimitExceeded as exc:
             await self._error(ex, 503, -32000, str(exc), extra=[("retry-after", "5")])
             return
         live = await self._start_live(record.id)
         live.legacy_sse = True
+        if live.handler is not None:
+            live.handler.principal = principal
         standalone = live.transport.standalone
         receive = standalone.attach()
         try:
@@ -1155,7 +1259,7 @@ class HttpEndpoint:
                 await self.sessions.close(record.id)
                 await self._close_live(record.id)
 
-    async def _legacy_sse_post(self, ex: HttpExchange) -> None:
+    async def _legacy_sse_post(self, ex: HttpExchange, principal: Principal | None) -> None:
         session_id = None
         for part in ex.query_string.split("&"):
             key, _, value = part.partition("=")
@@ -1167,10 +1271,18 @@ class HttpEndpoint:
         incoming = await self._read_messages(ex)
         if incoming is None:
             return
+        if not await self._check_scopes(ex, principal, incoming):
+            return
         live = self._live.get(session_id)
-        if live is None or not live.legacy_sse:
+        if (
+            live is None
+            or not live.legacy_sse
+            or live.handler is None
+            or principal_key(live.handler.principal) != principal_key(principal)
+        ):
             await self._error(ex, 404, -32001, "Session not found; open a new /sse stream")
             return
+        live.handler.principal = principal
         self.sessions.touch(session_id)
         await live.transport.deliver(incoming)
         await ex.respond(202, [("content-type", "text/plain")], b"Accepted")
@@ -1182,6 +1294,7 @@ async def serve_http(
     *,
     event_store: EventStore | None = None,
     session_manager: SessionManager | None = None,
+    auth: AuthConfig | ResourceServer | None = None,
     task_status: trio.TaskStatus[HttpServerInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``server`` over Streamable HTTP until cancelled.
@@ -1192,9 +1305,14 @@ async def serve_http(
     endpoint. Cancelling it shuts down gracefully: no new connections, SSE streams end
     cleanly (clients may resume elsewhere), in-flight requests get
     ``server.config.shutdown_grace`` seconds, then everything is cancelled.
+
+    ``auth`` (or ``config.auth``) makes it an OAuth resource server: every MCP request needs
+    a valid bearer token, and the Protected Resource Metadata is served.
     """
     cfg = config if config is not None else HttpConfig()
-    endpoint = HttpEndpoint(server, cfg, event_store=event_store, session_manager=session_manager)
+    endpoint = HttpEndpoint(
+        server, cfg, event_store=event_store, session_manager=session_manager, auth=auth
+    )
     grace = server.config.shutdown_grace
     host = f"[{cfg.host}]" if ":" in cfg.host and not cfg.host.startswith("[") else cfg.host
     shutdown = trio.Event()
@@ -1233,6 +1351,9 @@ async def serve_http(
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(run)
         base = binds[0] if binds else f"http://{host}:{cfg.port}"
+        if endpoint.auth is not None and endpoint.auth.resource is None:
+            # Tokens must be issued for this very URL (RFC 8707 audience).
+            endpoint.auth.resource = f"{base}{cfg.path}"
         task_status.started(HttpServerInfo(url=f"{base}{cfg.path}", endpoint=endpoint))
         try:
             await trio.sleep_forever()

@@ -26,6 +26,7 @@ from ._versions import (
 from .types import LOGGING_LEVELS, ClientCapabilities, Implementation, LoggingLevel
 
 if TYPE_CHECKING:
+    from ._auth import Principal
     from ._change_bus import ChangeEvent
     from ._dispatch import CallScope
     from ._server import Server
@@ -133,7 +134,7 @@ async def serve_modern(
     outbound: Outbound,
     *,
     cancel_scope: trio.CancelScope | None = None,
-    principal: str | None = None,
+    principal: Principal | None = None,
     stopping: trio.Event | None = None,
 ) -> dict[str, Any]:
     """Serve one stateless 2026-07-28 request; the result is fully shaped."""
@@ -220,7 +221,7 @@ async def listen(scope: CallScope, request: Request, params: dict[str, Any]) -> 
                 nursery.start_soon(stop_when_server_stops, scope.stopping)
             async for event in events:
                 found = _notification_for(event, honored) or task_notification(
-                    event, honored.get("taskIds", ()), scope.principal
+                    event, honored.get("taskIds", ()), scope.principal_key
                 )
                 if found is None:
                     continue

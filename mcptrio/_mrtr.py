@@ -109,7 +109,7 @@ def open_round(scope: CallScope, request: Request, params: dict[str, Any]) -> In
             token,
             method=request.method,
             params=params,
-            principal=scope.principal,
+            principal=scope.principal_key,
             now=time.time(),
         )
     except RequestStateError as exc:
@@ -158,7 +158,7 @@ def finish_input_required(
         {"u": result.request_state, "r": carried},
         method=request.method,
         params=params,
-        principal=scope.principal,
+        principal=scope.principal_key,
         ttl=config.request_state_ttl,
         now=time.time(),
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import trio
 
+from ._auth import ScopeRequirements
 from ._config import ServerConfig
 from ._converter import to_wire
 from ._metrics import Metrics
@@ -92,6 +93,8 @@ class Server:
         self.tools = ToolRegistry()
         self.resources = ResourceRegistry()
         self.prompts = PromptRegistry()
+        self.scope_requirements = ScopeRequirements()
+        """OAuth scopes each tool, resource and prompt needs (``scopes=`` on the decorators)."""
         self.metrics = Metrics()
         self.completion_handler: CompletionHandler | None = None
         self.sessions: set[ServerSession] = set()
@@ -194,6 +197,7 @@ class Server:
         structured_output: bool | None = None,
         task: TaskSupport | None = None,
         defer_task: bool = False,
+        scopes: Sequence[str] | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -211,6 +215,7 @@ class Server:
         structured_output: bool | None = None,
         task: TaskSupport | None = None,
         defer_task: bool = False,
+        scopes: Sequence[str] | None = None,
     ) -> F | Callable[[F], F]:
         """Register a function (sync or async) as a tool.
 
@@ -222,6 +227,9 @@ class Server:
         With :meth:`enable_tasks`, ``task="optional"`` or ``"required"`` lets a 2026-07-28
         call run as a task; ``defer_task=True`` starts it on the request and makes it a task
         when the tool calls ``begin_task()``.
+
+        ``scopes`` are the OAuth scopes a caller's token needs to see and call the tool
+        (checked when the HTTP endpoint has an :class:`~mcptrio.AuthConfig`).
         """
 
         def register(func: F) -> F:
@@ -239,6 +247,7 @@ class Server:
                 task=task,
                 defer_task=defer_task,
             )
+            self.scope_requirements.set("tool", str(name or getattr(func, "__name__", "")), scopes)
             return func
 
         return register(fn) if fn is not None else register
@@ -252,11 +261,15 @@ class Server:
 
     def add_tool(self, fn: Callable[..., Any], **options: Any) -> None:
         """Register a tool at run time; then ``await notify_tools_changed()``."""
+        scopes = options.pop("scopes", None)
         self.tools.add(fn, **options)
+        name = str(options.get("name") or getattr(fn, "__name__", ""))
+        self.scope_requirements.set("tool", name, scopes)
 
     def remove_tool(self, name: str) -> None:
         """Unregister a tool at run time; then ``await notify_tools_changed()``."""
         self.tools.remove(name)
+        self.scope_requirements.set("tool", name, None)
 
     # -- resources ------------------------------------------------------------------------
 
@@ -272,12 +285,14 @@ class Server:
         annotations: Annotations | None = None,
         icons: Sequence[Icon] | None = None,
         meta: dict[str, Any] | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> Callable[[F], F]:
         """Register a function that returns a resource's contents.
 
         ``uri`` with ``{variables}`` (RFC 6570) registers a template; the variables are
         passed as keyword arguments. Return ``str`` (text), ``bytes`` (blob), resource
-        contents, or any JSON value (served as ``application/json``).
+        contents, or any JSON value (served as ``application/json``). ``scopes``: the OAuth
+        scopes a caller's token needs to see and read it.
         """
 
         def register(func: F) -> F:
@@ -293,6 +308,7 @@ class Server:
                 icons=icons,
                 meta=meta,
             )
+            self.scope_requirements.set("resource", uri, scopes)
             return func
 
         return register
@@ -311,6 +327,7 @@ class Server:
         description: str | None = None,
         icons: Sequence[Icon] | None = None,
         meta: dict[str, Any] | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> Callable[[F], F]: ...
 
     def prompt(
@@ -322,16 +339,21 @@ class Server:
         description: str | None = None,
         icons: Sequence[Icon] | None = None,
         meta: dict[str, Any] | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> F | Callable[[F], F]:
         """Register a function that renders a prompt from string arguments.
 
         Return a ``str`` (one user message), a :class:`~mcptrio.types.PromptMessage`, a
-        content block, or a list of those.
+        content block, or a list of those. ``scopes``: the OAuth scopes a caller's token needs
+        to see and get it.
         """
 
         def register(func: F) -> F:
             self.prompts.add(
                 func, name=name, title=title, description=description, icons=icons, meta=meta
+            )
+            self.scope_requirements.set(
+                "prompt", str(name or getattr(func, "__name__", "")), scopes
             )
             return func
 

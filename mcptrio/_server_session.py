@@ -9,6 +9,7 @@ from typing import Any
 
 import trio
 
+from ._auth import Principal
 from ._converter import from_wire, to_wire
 from ._dispatch import CallScope, dispatch, is_known
 from ._errors import ConnectionClosed, InvalidRequest, MCPError, MethodNotFound
@@ -55,6 +56,9 @@ class ServerSession:
         self.subscriptions: set[str] = set()
         self.client_initialized = False
         """True once ``notifications/initialized`` arrived."""
+        self.principal: Principal | None = None
+        """Who the session belongs to; the transport sets it from each request's credentials
+        (a session only ever serves the principal that created it)."""
         self._peer: Peer | None = None
 
     @property
@@ -97,6 +101,7 @@ class ServerSession:
                     request,
                     peer,
                     cancel_scope=peer.incoming_cancel_scope(request.id),
+                    principal=self.principal,
                 )
             return await self._legacy(peer, request)
         except MCPError as exc:
@@ -146,6 +151,7 @@ class ServerSession:
             outbound=peer,
             cancel_scope=peer.incoming_cancel_scope(request.id),
             session=self,
+            principal=self.principal,
         )
         result = await dispatch(scope, request)
         # logging/setLevel changed the session's level through the scope's session.

@@ -308,7 +308,7 @@ class TaskManager:
             last_updated_at=now,
             ttl_ms=self.ttl_ms,
             poll_interval_ms=self.poll_interval_ms,
-            principal=call.scope.principal,
+            principal=call.scope.principal_key,
             tool=call.tool,
         )
         await self.store.create(record)
@@ -414,7 +414,7 @@ class TaskManager:
                     token,
                     method="tools/call",
                     params=params,
-                    principal=call.scope.principal,
+                    principal=call.scope.principal_key,
                     now=time.time(),
                 )
             except RequestStateError as exc:
@@ -462,7 +462,7 @@ class TaskManager:
                 state,
                 method="tools/call",
                 params=resumed,
-                principal=call.scope.principal,
+                principal=call.scope.principal_key,
                 ttl=self.server.config.request_state_ttl,
                 now=time.time(),
             )
@@ -539,7 +539,7 @@ class TaskManager:
     async def _visible(self, scope: CallScope, task_id: str) -> TaskRecord:
         record = await self.store.get(task_id)
         # Another principal's task is reported exactly like a task that never existed.
-        if record is None or record.principal != scope.principal:
+        if record is None or record.principal != scope.principal_key:
             raise InvalidParams(
                 f"unknown task {task_id!r}: use the taskId of a task this server created for"
                 " you, before its ttlMs runs out",
