@@ -190,15 +190,26 @@ class ConfigSection(SphinxDirective):
         from mcptrio._config import ENV_PREFIX, Config
 
         section: str | None = self.arguments[0]
-        sections = typing.get_type_hints(Config)
         standalone = getattr(mcptrio, str(section), None)
+        cls: Any
         if isinstance(standalone, type) and attrs.has(standalone):
             # A config class of its own (not a section of Config), e.g. the HTTP client's.
             cls, section = standalone, None
-        elif section not in sections:
-            raise self.error(f"Config has no section {section!r}; it has {', '.join(sections)}")
         else:
-            cls = sections[section]
+            assert section is not None
+            # A dotted name (``http.auth``) is a table nested in a section.
+            cls = Config
+            for part in section.split("."):
+                sections = typing.get_type_hints(cls)
+                if part not in sections:
+                    raise self.error(
+                        f"{cls.__name__} has no section {part!r}; it has {', '.join(sections)}"
+                    )
+                cls = sections[part]
+                if typing.get_origin(cls) in (typing.Union, types.UnionType):
+                    cls = next(arg for arg in typing.get_args(cls) if arg is not type(None))
+                if not attrs.has(cls):
+                    raise self.error(f"{section!r} is a setting, not a section")
         hints = typing.get_type_hints(cls)
         docs = ModuleAnalyzer.for_module(cls.__module__).find_attr_docs()
         public = getattr(mcptrio, cls.__name__, None) is cls
@@ -232,7 +243,7 @@ class ConfigSection(SphinxDirective):
                 f"     - {' '.join(line for line in doc if line)}",
             ]
             if section is not None:
-                env = f"{ENV_PREFIX}{section}__{field.name}".upper()
+                env = f"{ENV_PREFIX}{section.replace('.', '__')}__{field.name}".upper()
                 lines += ["", f"       Environment: ``{env}``"]
         self.state.document.settings.record_dependencies.add(inspect.getfile(cls))
         return self.parse_text_to_nodes("\n".join(lines))

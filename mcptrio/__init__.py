@@ -1,5 +1,12 @@
 """mcptrio: a Trio-native toolkit for the Model Context Protocol."""
 
+from ._auth import InsufficientScope as InsufficientScope
+from ._auth import IntrospectionValidator as IntrospectionValidator
+from ._auth import InvalidToken as InvalidToken
+from ._auth import JwtValidator as JwtValidator
+from ._auth import Principal as Principal
+from ._auth import ResourceServer as ResourceServer
+from ._auth import TokenValidator as TokenValidator
 from ._change_bus import ChangeBus as ChangeBus
 from ._change_bus import ChangeBusStatistics as ChangeBusStatistics
 from ._change_bus import ChangeEvent as ChangeEvent
@@ -14,6 +21,7 @@ from ._client import SamplingHandler as SamplingHandler
 from ._client import Subscription as Subscription
 from ._client import forget_eras as forget_eras
 from ._client import open_client as open_client
+from ._config import AuthConfig as AuthConfig
 from ._config import ClusterConfig as ClusterConfig
 from ._config import Config as Config
 from ._config import ConfigError as ConfigError

@@ -281,12 +281,18 @@ class JwtValidator:
             raise InvalidToken(f"tokens signed with {alg!r} are not accepted")
         kid = header.get("kid")
         keys = await self._key_set(kid if isinstance(kid, str) else None)
-        try:
-            decoded = jwt.decode(token, keys, algorithms=list(self.algorithms))
-        except (JoseError, ValueError) as exc:
-            raise InvalidToken(
-                f"the token's signature is not valid ({exc.__class__.__name__})"
-            ) from None
+        # Without a key id, every published key of the algorithm's type is tried.
+        candidates = [keys] if isinstance(kid, str) else _keys_for(keys, alg)
+        decoded = None
+        problem = "no published key fits the token"
+        for candidate in candidates:
+            try:
+                decoded = jwt.decode(token, candidate, algorithms=[alg])
+                break
+            except (JoseError, ValueError) as exc:
+                problem = exc.__class__.__name__
+        if decoded is None:
+            raise InvalidToken(f"the token's signature is not valid ({problem})")
         claims = decoded.claims
         registry = JWTClaimsRegistry(
             now=int(time.time()),
@@ -301,6 +307,14 @@ class JwtValidator:
         if not _audience_ok(claims.get("aud"), audiences):
             raise InvalidToken("the token was issued for another resource (aud)")
         return _principal_from(claims, self.issuer)
+
+
+_KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+
+def _keys_for(keys: Any, alg: str) -> list[Any]:
+    kty = _KEY_TYPES.get(alg[:2])
+    return [key for key in keys.keys if key.key_type == kty]
 
 
 def _has_kid(keys: Any, kid: str) -> bool:
@@ -331,7 +345,7 @@ async def _discover_metadata(client: httpx.AsyncClient, issuer: str) -> dict[str
         f"{base}/.well-known/openid-configuration",
     ]
     problem = ""
-    for url in candidates:
+    for url in dict.fromkeys(candidates):
         try:
             data = await _fetch_json(client, "GET", url)
         except InvalidToken as exc:

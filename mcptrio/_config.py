@@ -556,8 +556,11 @@ def _parse_env(cls: type[Any], name: str, raw: str) -> tuple[tuple[str, ...], An
                         f" with a double underscore: {ENV_PREFIX}{fixed.upper()}"
                     )
             raise ConfigError(_unknown_key(source, key_path, list(hints)))
-        _, field_tp = _strip_optional(hints[part])
+        optional, field_tp = _strip_optional(hints[part])
         if depth == len(parts) - 1:
+            if attrs.has(field_tp) and optional and raw.strip() == "":
+                # An empty value unsets an optional section, as it does an optional value.
+                return key_path, None
             if attrs.has(field_tp):
                 example = f"{ENV_PREFIX}{_ENV_SEP.join(key_path).upper()}{_ENV_SEP}<FIELD>"
                 raise ConfigError(

@@ -1,5 +1,6 @@
 """Shared fixtures: the official SDK's virtualenv (created on first use); Hypothesis settings."""
 
+from auth_server import auth_server_fixture  # noqa: F401
 from hypothesis import HealthCheck, settings
 from sdk import sdk_python_fixture  # noqa: F401
 

@@ -24,6 +24,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -277,10 +278,25 @@ def test_every_config_section_has_its_generated_table() -> None:
     generated = re.findall(r"^\.\. mcptrio-config:: (\S+)$", text, re.MULTILINE)
     sections = [name for name in generated if name in config_sections()]
     assert sorted(sections) == sorted(config_sections())
+    # Nested tables (``http.auth``) each get a table of their own too.
+    nested = {
+        f"{section}.{field.name}"
+        for section, cls in config_sections().items()
+        for field in attrs.fields(cls)
+        if attrs.has(_section_type(typing.get_type_hints(cls)[field.name]))
+    }
+    assert sorted(g for g in generated if "." in g) == sorted(nested)
     # The other tables are config classes of their own, such as the HTTP client's.
-    others = [name for name in generated if name not in config_sections()]
+    others = [name for name in generated if name not in config_sections() and "." not in name]
     assert others == ["HttpClientConfig"]
     assert all(attrs.has(getattr(mcptrio, name)) for name in others)
+
+
+def _section_type(tp: Any) -> Any:
+    """The attrs class behind a resolved annotation (``X | None`` -> ``X``), else the type."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(arg for arg in typing.get_args(tp) if arg is not type(None))
+    return tp
 
 
 def documented_text() -> str:
@@ -297,8 +313,13 @@ def test_every_environment_variable_mentioned_names_a_setting() -> None:
             continue  # a pattern such as MCPTRIO_SERVER__*, or MCPTRIO_<SECTION>__<FIELD>
         cls = sections.get(section.lower())
         assert cls is not None, f"{ENV_PREFIX}{section}__{field}: no section {section.lower()!r}"
+        *tables, name = field.lower().split("__")
+        for table in tables:  # nested sections: MCPTRIO_HTTP__AUTH__ISSUER
+            hints = typing.get_type_hints(cls)
+            assert table in hints, f"{ENV_PREFIX}{section}__{field}: no table {table!r}"
+            cls = _section_type(hints[table])
         names = {f.name for f in attrs.fields(cls)}
-        assert field.lower() in names, f"{ENV_PREFIX}{section}__{field}: no such setting"
+        assert name in names, f"{ENV_PREFIX}{section}__{field}: no such setting"
 
 
 def test_every_serve_option_is_documented(capsys: pytest.CaptureFixture[str]) -> None:

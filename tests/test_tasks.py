@@ -18,7 +18,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from examples.everything_tasks import register
-from mcptrio import InternalError, InvalidParams, MCPError, Server, ToolError, current_request
+from mcptrio import (
+    InternalError,
+    InvalidParams,
+    MCPError,
+    Principal,
+    Server,
+    ToolError,
+    current_request,
+)
 from mcptrio._change_bus import ChangeEvent, Subscription
 from mcptrio._converter import from_wire
 from mcptrio._dispatch import CallScope
@@ -192,7 +200,8 @@ class Client:
             META_CLIENT_CAPABILITIES: self.capabilities,
         }
         request = Request(self._next_id, method, params)
-        return await serve_modern(self.server, request, self.outbound, principal=self.principal)
+        principal = None if self.principal is None else Principal(subject=self.principal)
+        return await serve_modern(self.server, request, self.outbound, principal=principal)
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         return await self.request("tools/call", name=tool, arguments=arguments)

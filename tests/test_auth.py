@@ -1,0 +1,578 @@
+"""The OAuth resource server against a real authorization server (``tests/auth_server.py``).
+
+Tokens come from the Authlib server (minted directly, or through the authorization-code flow
+with PKCE); the MCP server runs on both HTTP adapters over real sockets.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+import pytest
+import trio
+import trio.testing
+from auth_server import SCOPES, AuthServer
+from hypothesis import given
+from hypothesis import strategies as st
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from mcptrio import (
+    AuthConfig,
+    HttpConfig,
+    JwtValidator,
+    Principal,
+    Server,
+    current_request,
+    open_client,
+    open_http_transport,
+    serve_http,
+)
+from mcptrio._auth import InvalidToken, ResourceServer, build_challenge
+from mcptrio._config import ConfigError, load_config
+
+ADAPTERS = ("h11", "hypercorn")
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def make_server() -> Server:
+    server = Server("guarded")
+
+    @server.tool()
+    def whoami() -> str:
+        """The caller's subject and scopes."""
+        principal = current_request().principal
+        assert principal is not None
+        return f"{principal.subject} {' '.join(sorted(principal.scopes))}"
+
+    @server.tool(scopes=["mcp:admin"])
+    def reset() -> str:
+        """Needs the admin scope."""
+        return "reset done"
+
+    @server.resource("secret://plans", scopes=["mcp:admin"])
+    def plans() -> str:
+        return "the plans"
+
+    @server.resource("notes://{name}", scopes=["mcp:write"])
+    def note(name: str) -> str:
+        return f"note {name}"
+
+    @server.resource("public://readme")
+    def readme() -> str:
+        return "hello"
+
+    @server.prompt(scopes=["mcp:admin"])
+    def audit() -> str:
+        return "audit everything"
+
+    return server
+
+
+@asynccontextmanager
+async def serving(
+    auth_server: AuthServer, adapter: str = "h11", **auth_options: Any
+) -> AsyncIterator[str]:
+    options: dict[str, Any] = {
+        "authorization_servers": (auth_server.issuer,),
+        "scopes_supported": SCOPES,
+        "jwks_refresh_interval": 0.0,
+    }
+    options.update(auth_options)
+    config = HttpConfig(port=0, server=adapter, auth=AuthConfig(**options))  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        info = await nursery.start(serve_http, make_server(), config)
+        auth_server.default_audience = info.url
+        yield info.url
+        nursery.cancel_scope.cancel()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {**ACCEPT, "authorization": f"Bearer {token}"}
+
+
+def params_of(header: str) -> dict[str, str]:
+    """The auth-params of a ``Bearer`` challenge (RFC 7235 quoted strings)."""
+    assert header.startswith("Bearer ")
+    found = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', header)
+    return {k: re.sub(r"\\(.)", r"\1", v) for k, v in found}
+
+
+def prm_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-protected-resource{parts.path}"
+
+
+async def initialize(http: httpx.AsyncClient, url: str, token: str) -> httpx.Response:
+    return await http.post(url, content=orjson.dumps(INIT), headers=bearer(token))
+
+
+def sse_json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON-RPC answer in a response (a JSON body or the last SSE data line)."""
+    if response.headers["content-type"].startswith("application/json"):
+        return orjson.loads(response.content)  # type: ignore[no-any-return]
+    data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+    return orjson.loads([d for d in data if d][-1])  # type: ignore[no-any-return]
+
+
+# ---- discovery and challenges -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_metadata_is_public_and_names_the_authorization_server(
+    auth_server: AuthServer, adapter: str
+) -> None:
+    async with serving(auth_server, adapter) as url, httpx.AsyncClient() as http:
+        for where in (prm_url(url), prm_url(url).removesuffix("/mcp")):
+            doc = (await http.get(where)).json()
+            assert doc == {
+                "resource": url,
+                "authorization_servers": [auth_server.issuer],
+                "bearer_methods_supported": ["header"],
+                "scopes_supported": list(SCOPES),
+            }
+        base = url.removesuffix("/mcp")
+        assert (await http.get(f"{base}/health")).status_code == 200
+        assert (await http.get(f"{base}/ready")).status_code == 200
+        assert (await http.get(f"{base}/metrics")).status_code == 200
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_no_token_is_401_pointing_at_the_metadata(
+    auth_server: AuthServer, adapter: str
+) -> None:
+    async with serving(auth_server, adapter) as url, httpx.AsyncClient() as http:
+        for method, kwargs in (
+            ("POST", {"content": orjson.dumps(INIT), "headers": ACCEPT}),
+            ("GET", {"headers": {"accept": "text/event-stream", "mcp-session-id": "x"}}),
+            ("DELETE", {"headers": {"mcp-session-id": "x"}}),
+        ):
+            response = await http.request(method, url, **kwargs)
+            assert response.status_code == 401, method
+            challenge = params_of(response.headers["www-authenticate"])
+            assert challenge == {"resource_metadata": prm_url(url)}
+        base = url.removesuffix("/mcp")
+        assert (await http.get(f"{base}/sse")).status_code == 401
+        basic = {**ACCEPT, "authorization": "Basic dXNlcjpwYXNz"}
+        response = await http.post(url, content=orjson.dumps(INIT), headers=basic)
+        assert response.status_code == 401
+
+
+def _forged_claims(auth: AuthServer, url: str) -> dict[str, str]:
+    other_key = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
+    hs_key = {"kty": "oct", "k": base64.urlsafe_b64encode(b"k" * 32).decode().rstrip("=")}
+    from joserfc.jwk import OctKey
+
+    hs256 = jwt.encode(
+        {"alg": "HS256", "kid": "rsa-1"},
+        auth.valid_claims(aud=url),
+        OctKey.import_key(hs_key),
+        algorithms=["HS256"],
+    )
+    return {
+        "expired": auth.mint(audience=url, expires_in=-3600),
+        "not yet valid": auth.mint(audience=url, not_before=2**31),
+        "wrong audience": auth.mint(audience="http://127.0.0.1:1/other"),
+        "no audience": auth.mint(audience=[]),
+        "wrong issuer": auth.mint(audience=url, issuer="http://evil.example"),
+        "bad signature": auth.mint(audience=url, key=other_key),
+        "alg none": auth.unsigned(auth.valid_claims(aud=url)),
+        "hs256 with a guessable secret": hs256,
+        "not a jwt": "not-a-jwt",
+        "truncated": auth.mint(audience=url)[:-10],
+    }
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_bad_tokens_are_refused_with_invalid_token(
+    auth_server: AuthServer, adapter: str
+) -> None:
+    async with serving(auth_server, adapter) as url, httpx.AsyncClient() as http:
+        for kind, token in _forged_claims(auth_server, url).items():
+            response = await initialize(http, url, token)
+            assert response.status_code == 401, kind
+            challenge = params_of(response.headers["www-authenticate"])
+            assert challenge["error"] == "invalid_token", kind
+            assert challenge["resource_metadata"] == prm_url(url)
+            assert token not in response.text
+        good = await initialize(http, url, auth_server.mint(audience=url))
+        assert good.status_code == 200
+        ec = await initialize(http, url, auth_server.mint(audience=url, key=auth_server.ec_key))
+        assert ec.status_code == 200
+
+
+# ---- principals, sessions and scopes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_a_session_belongs_to_the_principal_that_created_it(
+    auth_server: AuthServer, adapter: str
+) -> None:
+    async with serving(auth_server, adapter) as url, httpx.AsyncClient() as http:
+        alice = auth_server.mint(subject="alice", audience=url)
+        bob = auth_server.mint(subject="bob", audience=url)
+        created = await initialize(http, url, alice)
+        session_id = created.headers["mcp-session-id"]
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami"}}
+        for token, status in ((bob, 404), (alice, 200)):
+            headers = {**bearer(token), "mcp-session-id": session_id}
+            response = await http.post(url, content=orjson.dumps(call), headers=headers)
+            assert response.status_code == status
+        assert sse_json(response)["result"]["content"][0]["text"] == "alice mcp:read"
+        # A refreshed token of the same principal keeps the session, with its new scopes.
+        wider = auth_server.mint(subject="alice", audience=url, scopes=["mcp:read", "mcp:admin"])
+        headers = {**bearer(wider), "mcp-session-id": session_id}
+        response = await http.post(url, content=orjson.dumps(call), headers=headers)
+        assert sse_json(response)["result"]["content"][0]["text"] == "alice mcp:admin mcp:read"
+        for method in ("GET", "DELETE"):
+            headers = {
+                "accept": "text/event-stream",
+                "authorization": f"Bearer {bob}",
+                "mcp-session-id": session_id,
+            }
+            assert (await http.request(method, url, headers=headers)).status_code == 404
+
+
+async def test_the_2024_sse_transport_binds_its_session_too(auth_server: AuthServer) -> None:
+    async with serving(auth_server) as url, httpx.AsyncClient() as http:
+        base = url.removesuffix("/mcp")
+        alice = auth_server.mint(subject="alice", audience=url)
+        bob = auth_server.mint(subject="bob", audience=url)
+        headers = {"accept": "text/event-stream", "authorization": f"Bearer {alice}"}
+        async with http.stream("GET", f"{base}/sse", headers=headers) as stream:
+            lines = stream.aiter_lines()
+            endpoint = ""
+            async for line in lines:
+                if line.startswith("data:"):
+                    endpoint = line[5:].strip()
+                    break
+            post_url = f"{base}{endpoint}"
+            as_bob = await http.post(post_url, content=orjson.dumps(INIT), headers=bearer(bob))
+            assert as_bob.status_code == 404
+            as_alice = await http.post(post_url, content=orjson.dumps(INIT), headers=bearer(alice))
+            assert as_alice.status_code == 202
+            async for line in lines:
+                if line.startswith("data:"):
+                    assert orjson.loads(line[5:])["id"] == 1
+                    break
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_scope_gated_features_are_hidden_and_refused(
+    auth_server: AuthServer, adapter: str
+) -> None:
+    async with serving(auth_server, adapter) as url:
+        reader = auth_server.mint(audience=url, scopes=["mcp:read"])
+        async with (
+            open_http_transport(url, headers={"authorization": f"Bearer {reader}"}) as transport,
+            open_client(transport) as client,
+        ):
+            assert [t.name for t in await client.all_tools()] == ["whoami"]
+            assert [r.uri for r in (await client.list_resources()).resources] == ["public://readme"]
+            assert (await client.list_resource_templates()).resource_templates == []
+            assert (await client.list_prompts()).prompts == []
+        admin = auth_server.mint(audience=url, scopes=["mcp:read", "mcp:admin"])
+        async with (
+            open_http_transport(url, headers={"authorization": f"Bearer {admin}"}) as transport,
+            open_client(transport) as client,
+        ):
+            assert {t.name for t in await client.all_tools()} == {"whoami", "reset"}
+            assert [p.name for p in (await client.list_prompts()).prompts] == ["audit"]
+            result = await client.call_tool("reset")
+            assert result.content[0].text == "reset done"  # type: ignore[union-attr]
+
+        async with httpx.AsyncClient() as http:
+            session_id = (await initialize(http, url, reader)).headers["mcp-session-id"]
+            for method, params, needed in (
+                ("tools/call", {"name": "reset"}, "mcp:admin"),
+                ("resources/read", {"uri": "secret://plans"}, "mcp:admin"),
+                ("resources/read", {"uri": "notes://today"}, "mcp:write"),
+                ("prompts/get", {"name": "audit"}, "mcp:admin"),
+            ):
+                body = {"jsonrpc": "2.0", "id": 3, "method": method, "params": params}
+                for extra_params, headers in (
+                    ({}, {**bearer(reader), "mcp-session-id": session_id}),
+                    (
+                        {"_meta": MODERN_META},
+                        {**bearer(reader), "mcp-protocol-version": "2026-07-28"},
+                    ),
+                ):
+                    body["params"] = {**params, **extra_params}
+                    response = await http.post(url, content=orjson.dumps(body), headers=headers)
+                    assert response.status_code == 403, (method, params)
+                    challenge = params_of(response.headers["www-authenticate"])
+                    assert challenge["error"] == "insufficient_scope"
+                    assert challenge["scope"] == needed
+                    assert challenge["resource_metadata"] == prm_url(url)
+                    assert needed in challenge["error_description"]
+
+
+async def test_hiding_can_be_turned_off(auth_server: AuthServer) -> None:
+    async with serving(auth_server, hide_unauthorized=False) as url:
+        reader = auth_server.mint(audience=url, scopes=["mcp:read"])
+        async with (
+            open_http_transport(url, headers={"authorization": f"Bearer {reader}"}) as transport,
+            open_client(transport, mode="2026-07-28") as client,
+        ):
+            assert {t.name for t in await client.all_tools()} == {"whoami", "reset"}
+
+
+async def test_required_scopes_apply_to_every_request(auth_server: AuthServer) -> None:
+    required = serving(auth_server, required_scopes=("mcp:read",))
+    async with required as url, httpx.AsyncClient() as http:
+        token = auth_server.mint(audience=url, scopes=["mcp:write"])
+        response = await initialize(http, url, token)
+        assert response.status_code == 403
+        challenge = params_of(response.headers["www-authenticate"])
+        assert challenge["error"] == "insufficient_scope"
+        assert challenge["scope"] == "mcp:read"
+        missing = await http.post(url, content=orjson.dumps(INIT), headers=ACCEPT)
+        assert params_of(missing.headers["www-authenticate"])["scope"] == "mcp:read"
+
+
+async def test_principal_reaches_modern_requests(auth_server: AuthServer) -> None:
+    async with serving(auth_server, "hypercorn") as url:
+        token = auth_server.mint(subject="carol", audience=url, scopes=["mcp:read", "mcp:write"])
+        async with (
+            open_http_transport(url, headers={"authorization": f"Bearer {token}"}) as transport,
+            open_client(transport, mode="2026-07-28") as client,
+        ):
+            result = await client.call_tool("whoami")
+            assert result.content[0].text == "carol mcp:read mcp:write"  # type: ignore[union-attr]
+            read = await client.read_resource("notes://today")
+            assert read.contents[0].text == "note today"  # type: ignore[union-attr]
+
+
+# ---- the authorization-code flow, rotation, introspection ----------------------------------------
+
+
+async def authorization_code_flow(
+    http: httpx.AsyncClient, auth: AuthServer, resource: str, scope: str
+) -> dict[str, Any]:
+    """Register a public client, run the PKCE flow through the headless authorize endpoint."""
+    redirect = "http://127.0.0.1:9/callback"
+    registered = await http.post(
+        auth.registration_endpoint,
+        json={
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "client_name": "flow test",
+            "scope": scope,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    client_id = registered.json()["client_id"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    state = secrets.token_urlsafe(8)
+    authorize = await http.get(
+        auth.authorization_endpoint,
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect,
+            "scope": scope,
+            "state": state,
+            "code_challenge": challenge.rstrip(b"=").decode(),
+            "code_challenge_method": "S256",
+            "resource": resource,
+        },
+    )
+    assert authorize.status_code == 302, authorize.text
+    query = parse_qs(urlsplit(authorize.headers["location"]).query)
+    assert query["state"] == [state]
+    token = await http.post(
+        auth.token_endpoint,
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "redirect_uri": redirect,
+            "client_id": client_id,
+            "code_verifier": verifier,
+            "resource": resource,
+        },
+    )
+    assert token.status_code == 200, token.text
+    return {"client_id": client_id, **token.json()}
+
+
+async def test_tokens_from_the_code_flow_and_refresh_are_accepted(auth_server: AuthServer) -> None:
+    async with serving(auth_server) as url, httpx.AsyncClient() as http:
+        tokens = await authorization_code_flow(http, auth_server, url, "mcp:read mcp:admin")
+        assert jwt.decode(tokens["access_token"], auth_server.rsa_key).claims["aud"] == url
+        async with (
+            open_http_transport(
+                url, headers={"authorization": f"Bearer {tokens['access_token']}"}
+            ) as transport,
+            open_client(transport) as client,
+        ):
+            assert (await client.call_tool("reset")).content[0].text == "reset done"  # type: ignore[union-attr]
+        refreshed = await http.post(
+            auth_server.token_endpoint,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens["refresh_token"],
+                "client_id": tokens["client_id"],
+                "resource": url,
+            },
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        response = await initialize(http, url, refreshed.json()["access_token"])
+        assert response.status_code == 200
+
+
+async def test_jwks_rotation_is_picked_up_and_refetches_are_rate_limited(
+    auth_server: AuthServer, mock_clock: trio.testing.MockClock
+) -> None:
+    # A clock that only moves when told to (real sockets run under it, so no autojump).
+    validator = JwtValidator(issuer=auth_server.issuer, refresh_interval=30.0)
+    audience = ["http://mcp.test/mcp"]
+    try:
+        first = auth_server.mint(audience=audience[0])
+        assert (await validator.validate(first, audiences=audience)).subject == "alice"
+        assert auth_server.jwks_fetches == 1
+        assert validator.jwks_uri == auth_server.jwks_uri  # found through RFC 8414 metadata
+        mock_clock.jump(31)
+        kid = auth_server.rotate_keys()
+        rotated = auth_server.mint(audience=audience[0], subject="after-rotation")
+        principal = await validator.validate(rotated, audiences=audience)
+        assert principal.subject == "after-rotation"
+        assert auth_server.jwks_fetches == 2
+        # Unknown key ids right after a fetch do not reach the authorization server again.
+        stranger = RSAKey.generate_key(2048, parameters={"kid": "who-knows"})
+        for _ in range(5):
+            with pytest.raises(InvalidToken):
+                await validator.validate(
+                    auth_server.mint(audience=audience[0], key=stranger), audiences=audience
+                )
+        assert auth_server.jwks_fetches == 2
+        # The old key is gone from the JWKS: its tokens no longer pass.
+        with pytest.raises(InvalidToken):
+            await validator.validate(first, audiences=audience)
+        assert kid
+    finally:
+        await validator.aclose()
+
+
+async def test_introspection_validates_opaque_tokens(auth_server: AuthServer) -> None:
+    async with (
+        serving(
+            auth_server,
+            token_validation="introspection",
+            introspection_endpoint=auth_server.introspection_endpoint,
+            introspection_client_id=auth_server.client_id,
+            introspection_client_secret=auth_server.client_secret,
+        ) as url,
+        httpx.AsyncClient() as http,
+    ):
+        active = auth_server.issue_opaque(subject="dave", audience=url)
+        assert (await initialize(http, url, active)).status_code == 200
+        for token in (
+            auth_server.issue_opaque(audience=url, active=False),
+            auth_server.issue_opaque(audience="http://127.0.0.1:1/other"),
+            auth_server.issue_opaque(audience=url, expires_in=-3600),
+            "never-issued",
+        ):
+            response = await initialize(http, url, token)
+            assert response.status_code == 401
+            assert params_of(response.headers["www-authenticate"])["error"] == "invalid_token"
+        assert auth_server.introspections >= 5
+
+
+# ---- configuration and challenge encoding -------------------------------------------------------
+
+
+def test_auth_config_from_toml_and_environment(tmp_path: Any) -> None:
+    path = tmp_path / "mcptrio.toml"
+    path.write_text(
+        '[http.auth]\nauthorization_servers = ["https://as.example"]\n'
+        'scopes_supported = ["mcp:read"]\nalgorithms = ["ES256"]\n'
+    )
+    env = {"MCPTRIO_HTTP__AUTH__RESOURCE": "https://mcp.example/mcp"}
+    auth = load_config(path=path, env=env).http.auth
+    assert auth is not None
+    assert auth.authorization_servers == ("https://as.example",)
+    assert auth.resource == "https://mcp.example/mcp"
+    assert auth.algorithms == ("ES256",)
+    for bad in ('algorithms = ["none"]', 'algorithms = ["HS256"]', 'token_validation = "x"'):
+        path.write_text(f'[http.auth]\nauthorization_servers = ["https://as.example"]\n{bad}\n')
+        with pytest.raises(ConfigError):
+            load_config(path=path, env={})
+    with pytest.raises(ConfigError, match="authorization_servers"):
+        AuthConfig()
+    with pytest.raises(ConfigError, match="introspection_endpoint"):
+        AuthConfig(authorization_servers=("https://as",), token_validation="introspection")
+    with pytest.raises(ValueError, match="none"):
+        JwtValidator(issuer="https://as", algorithms=("none",))
+
+
+def test_metadata_url_is_path_specific() -> None:
+    assert (
+        ResourceServer.metadata_url("https://mcp.example.com/mcp")
+        == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    )
+    assert (
+        ResourceServer.metadata_url("https://mcp.example.com")
+        == "https://mcp.example.com/.well-known/oauth-protected-resource"
+    )
+
+
+@given(
+    description=st.text(max_size=80),
+    scopes=st.lists(st.from_regex(r"[!#-\[\]-~]{1,12}", fullmatch=True), max_size=4),
+    error=st.sampled_from([None, "invalid_token", "insufficient_scope"]),
+)
+def test_challenges_are_well_formed_headers(
+    description: str, scopes: list[str], error: str | None
+) -> None:
+    challenge = build_challenge(
+        status=401,
+        metadata_url="https://mcp.example/.well-known/oauth-protected-resource/mcp",
+        error=error,
+        description=description,
+        scopes=scopes,
+    )
+    header = challenge.www_authenticate
+    header.encode("latin-1")
+    assert all(32 <= ord(c) < 127 for c in header)
+    parsed = params_of(header)
+    assert parsed["resource_metadata"].endswith("/oauth-protected-resource/mcp")
+    assert set(parsed.get("scope", "").split()) == set(scopes)
+    assert parsed.get("error") == error
+    kept = "".join(c for c in description if 32 <= ord(c) < 127)
+    assert parsed["error_description"] == kept
+
+
+def test_principal_is_small_and_hashable() -> None:
+    a = Principal(subject="alice", scopes=["x", "y"], issuer="https://as", claims={"sub": "alice"})
+    b = Principal(subject="alice", scopes={"y", "x"}, issuer="https://as", claims={"other": 1})
+    assert a == b and hash(a) == hash(b)
+    assert a.key != Principal(subject="alice", issuer="https://other").key
+    assert a.has_scopes(["x"]) and not a.has_scopes(["z"])
+    with pytest.raises(TypeError):
+        a.claims["sub"] = "mallory"  # type: ignore[index]
