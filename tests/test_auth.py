@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,6 +27,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from node_tools import mcptrio_http_command, open_http_server
+from sdk import SCRIPTS_DIR
 
 from mcptrio import (
     AuthConfig,
@@ -576,3 +580,41 @@ def test_principal_is_small_and_hashable() -> None:
     assert a.has_scopes(["x"]) and not a.has_scopes(["z"])
     with pytest.raises(TypeError):
         a.claims["sub"] = "mallory"  # type: ignore[index]
+
+
+# ---- the official SDK's OAuth client -------------------------------------------------------------
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_sdk_oauth_client_completes_the_flow_against_everything(
+    auth_server: AuthServer, sdk_python: Path, mode: str
+) -> None:
+    env = [
+        "env",
+        f"MCPTRIO_HTTP__AUTH__AUTHORIZATION_SERVERS={auth_server.issuer}",
+        "MCPTRIO_HTTP__AUTH__SCOPES_SUPPORTED=mcp:read",
+    ]
+    command = [*env, *mcptrio_http_command("examples/everything.py")]
+    with trio.fail_after(60):
+        async with open_http_server(command) as running, httpx.AsyncClient() as http:
+            refused = await http.post(running.url, content=orjson.dumps(INIT), headers=ACCEPT)
+            assert refused.status_code == 401
+            script = SCRIPTS_DIR / "sdk_oauth_client.py"
+            args = ["--mode", mode, "--url", running.url, "--tool", "test_simple_text"]
+            done = await trio.run_process(
+                [sdk_python, script, *args],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr.decode() + running.output()
+    report = json.loads(done.stdout)
+    assert report["result"]["content"][0]["text"] == ("This is a simple text response for testing.")
+    assert "test_simple_text" in report["tools"]
+    assert report["authorizations"] == 1
+    assert report["scope"] == "mcp:read"
+    if mode == "legacy":
+        assert report["protocol_version"] == "2025-11-25"
+    else:
+        assert report["protocol_version"] == mode
