@@ -219,6 +219,12 @@ class JwtValidator:
     ) -> None:
         if any(a.lower() == "none" for a in algorithms):
             raise ValueError("the 'none' algorithm can never be allowed")
+        try:
+            import joserfc  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "validating JWT access tokens needs joserfc: pip install 'mcptrio[auth]'"
+            ) from None
         self.issuer = issuer
         self.jwks_uri = jwks_uri
         self.algorithms = tuple(algorithms)

@@ -32,6 +32,7 @@ import trio
 os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")  # plain http on 127.0.0.1 in tests
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.models import (
     AuthorizationCodeMixin,
@@ -501,7 +502,12 @@ class AuthServer:
         @app.get("/authorize")
         def _authorize() -> Any:
             # Headless: the user is already logged in and approves everything.
-            return server.create_authorization_response(grant_user=_User(outer.subject))
+            user = _User(outer.subject)
+            try:
+                grant = server.get_consent_grant(end_user=user)
+            except OAuth2Error as error:
+                return jsonify(dict(error.get_body())), error.status_code
+            return server.create_authorization_response(grant_user=user, grant=grant)
 
         @app.post("/token")
         def _token() -> Any:

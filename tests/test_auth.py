@@ -72,6 +72,12 @@ def make_server() -> Server:
         assert principal is not None
         return f"{principal.subject} {' '.join(sorted(principal.scopes))}"
 
+    @server.tool()
+    async def confirm() -> str:
+        """Asks the user first (2026-07-28: through an input_required result)."""
+        answer = await current_request().elicit("Sure?", {"type": "object", "properties": {}})
+        return answer.action
+
     @server.tool(scopes=["mcp:admin"])
     def reset() -> str:
         """Needs the admin scope."""
@@ -294,7 +300,7 @@ async def test_scope_gated_features_are_hidden_and_refused(
             open_http_transport(url, headers={"authorization": f"Bearer {reader}"}) as transport,
             open_client(transport) as client,
         ):
-            assert [t.name for t in await client.all_tools()] == ["whoami"]
+            assert [t.name for t in await client.all_tools()] == ["whoami", "confirm"]
             assert [r.uri for r in (await client.list_resources()).resources] == ["public://readme"]
             assert (await client.list_resource_templates()).resource_templates == []
             assert (await client.list_prompts()).prompts == []
@@ -303,7 +309,7 @@ async def test_scope_gated_features_are_hidden_and_refused(
             open_http_transport(url, headers={"authorization": f"Bearer {admin}"}) as transport,
             open_client(transport) as client,
         ):
-            assert {t.name for t in await client.all_tools()} == {"whoami", "reset"}
+            assert {t.name for t in await client.all_tools()} == {"whoami", "confirm", "reset"}
             assert [p.name for p in (await client.list_prompts()).prompts] == ["audit"]
             result = await client.call_tool("reset")
             assert result.content[0].text == "reset done"  # type: ignore[union-attr]
@@ -341,7 +347,7 @@ async def test_hiding_can_be_turned_off(auth_server: AuthServer) -> None:
             open_http_transport(url, headers={"authorization": f"Bearer {reader}"}) as transport,
             open_client(transport, mode="2026-07-28") as client,
         ):
-            assert {t.name for t in await client.all_tools()} == {"whoami", "reset"}
+            assert {t.name for t in await client.all_tools()} == {"whoami", "confirm", "reset"}
 
 
 async def test_required_scopes_apply_to_every_request(auth_server: AuthServer) -> None:
@@ -355,6 +361,49 @@ async def test_required_scopes_apply_to_every_request(auth_server: AuthServer) -
         assert challenge["scope"] == "mcp:read"
         missing = await http.post(url, content=orjson.dumps(INIT), headers=ACCEPT)
         assert params_of(missing.headers["www-authenticate"])["scope"] == "mcp:read"
+
+
+async def test_request_state_belongs_to_its_principal(auth_server: AuthServer) -> None:
+    async with serving(auth_server) as url, httpx.AsyncClient() as http:
+        meta = {
+            **MODERN_META,
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+        }
+        headers = {
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": "confirm",
+        }
+
+        async def call(token: str, **params: Any) -> dict[str, Any]:
+            body = {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {"name": "confirm", "arguments": {}, "_meta": meta, **params},
+            }
+            response = await http.post(
+                url, content=orjson.dumps(body), headers={**bearer(token), **headers}
+            )
+            answer = sse_json(response)
+            # 2026-07-28 errors also set the HTTP status (400 for invalid params).
+            assert response.status_code == (400 if "error" in answer else 200), response.text
+            return answer
+
+        alice = auth_server.mint(subject="alice", audience=url)
+        bob = auth_server.mint(subject="bob", audience=url)
+        first = (await call(alice))["result"]
+        assert first["resultType"] == "input_required"
+        [key] = first["inputRequests"]
+        retry = {
+            "requestState": first["requestState"],
+            "inputResponses": {key: {"action": "accept", "content": {}}},
+        }
+        stolen = await call(bob, **retry)
+        assert stolen["error"]["code"] == -32602
+        assert "requestState was rejected" in stolen["error"]["message"]
+        done = (await call(alice, **retry))["result"]
+        assert done["content"][0]["text"] == "accept"
 
 
 async def test_principal_reaches_modern_requests(auth_server: AuthServer) -> None:
