@@ -630,7 +630,7 @@ class ResourceServer:
             status=403,
             metadata_url=self.metadata_url(resource),
             error="insufficient_scope",
-            description=f"{what} needs the scopes: {' '.join(sorted(needed))}",
+            description=f"insufficient scope: {what} needs the scopes {' '.join(sorted(needed))}",
             scopes=needed,
         )
 

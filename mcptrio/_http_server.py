@@ -18,7 +18,15 @@ import orjson
 import trio
 
 from ._asgi import AsgiApp
-from ._auth import PRM_PATH, InvalidToken, Principal, ResourceServer, principal_key
+from ._auth import (
+    PRM_PATH,
+    Challenge,
+    InsufficientScope,
+    InvalidToken,
+    Principal,
+    ResourceServer,
+    principal_key,
+)
 from ._config import AuthConfig, HttpConfig
 from ._dispatch import is_known
 from ._errors import MCPError, ParseError
@@ -376,13 +384,16 @@ class HttpEndpoint:
         await self._refuse(ex, challenge)
         return None
 
-    async def _refuse(self, ex: HttpExchange, challenge: Any) -> None:
-        label = "Unauthorized" if challenge.status == 401 else "Forbidden"
+    async def _refuse(self, ex: HttpExchange, challenge: Challenge) -> None:
+        if challenge.status == 401:
+            code, message = -32000, f"Unauthorized: {challenge.message}"
+        else:
+            code, message = InsufficientScope.default_code, f"Forbidden: {challenge.message}"
         await self._error(
             ex,
             challenge.status,
-            -32000,
-            f"{label}: {challenge.message}",
+            code,
+            message,
             extra=[("www-authenticate", challenge.www_authenticate)],
         )
 

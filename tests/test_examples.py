@@ -12,11 +12,19 @@ from pathlib import Path
 
 import pytest
 import trio
+from auth_server import AuthServer
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from node_tools import open_http_server
 
 from examples import notes
-from mcptrio import ResourceNotFound, open_client, open_stdio_process
+from mcptrio import (
+    MCPError,
+    ResourceNotFound,
+    open_client,
+    open_http_transport,
+    open_stdio_process,
+)
 from mcptrio.testing import open_memory_client
 from mcptrio.types import (
     ElicitRequestFormParams,
@@ -246,3 +254,42 @@ async def test_everything_example_answers_a_tool_call_over_stdio() -> None:
         ):
             result = await client.call_tool("test_simple_text")
     assert text_of(result.content[0]) == "This is a simple text response for testing."
+
+
+# ---- the protected notes server, with a real authorization server ----------------------------
+
+
+async def test_protected_notes_example_checks_tokens_and_scopes(auth_server: AuthServer) -> None:
+    command = [sys.executable, "-m", "examples.protected_notes"]
+    command += ["--issuer", auth_server.issuer, "--port", "0"]
+    with trio.fail_after(PROCESS_DEADLINE):
+        async with open_http_server(command, cwd=ROOT) as running:
+            url = running.url
+            with pytest.raises(MCPError, match="Unauthorized"):
+                async with open_http_transport(url) as transport, open_client(transport):
+                    pass
+            reader = auth_server.mint(audience=url, scopes=["notes:read"], subject="ann")
+            async with (
+                open_http_transport(url, headers={"authorization": f"Bearer {reader}"}) as t,
+                open_client(t) as client,
+            ):
+                assert [tool.name for tool in await client.all_tools()] == [
+                    "whoami",
+                    "read_notes",
+                ]
+                who = await client.call_tool("whoami")
+                assert text_of(who.content[0]) == f"ann via {auth_server.client_id}: notes:read"
+                with pytest.raises(MCPError, match="insufficient scope"):
+                    await client.call_tool("add_note", {"title": "t", "body": "b"})
+            writer = auth_server.mint(audience=url, scopes=["notes:read", "notes:write"])
+            async with (
+                open_http_transport(url, headers={"authorization": f"Bearer {writer}"}) as t,
+                open_client(t, mode="2026-07-28") as client,
+            ):
+                saved = await client.call_tool("add_note", {"title": "t", "body": "b"})
+                assert text_of(saved.content[0]) == "saved 't'"
+                read = await client.call_tool("read_notes")
+                assert read.structured_content == {
+                    "welcome": "Only callers with a token get this far.",
+                    "t": "b",
+                }
