@@ -14,6 +14,7 @@ anywhere but to the configured introspection endpoint.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -46,6 +47,9 @@ log = logging.getLogger("mcptrio.auth")
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
 """Where RFC 9728 puts the Protected Resource Metadata (followed by the resource's path)."""
+
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""The characters a bearer token may have (RFC 6750 section 2.1)."""
 
 _MAX_DOCUMENT_BYTES = 256 * 1024
 """JWKS, metadata and introspection answers larger than this are refused."""
@@ -602,9 +606,11 @@ class ResourceServer:
         if authorization is None:
             raise _MissingToken("this server needs a bearer token (Authorization: Bearer ...)")
         scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or " " in token:
+        token = token.strip(" ")
+        if scheme.lower() != "bearer" or not token:
             raise _MissingToken("send the access token as 'Authorization: Bearer <token>'")
+        if _TOKEN68.fullmatch(token) is None:
+            raise InvalidToken("the bearer token is malformed (RFC 6750 b64token)")
         return await self.validator.validate(token, audiences=self.audiences(resource))
 
     def refusal(self, exc: InvalidToken, resource: str) -> Challenge:

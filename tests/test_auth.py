@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -667,3 +668,55 @@ async def test_sdk_oauth_client_completes_the_flow_against_everything(
         assert report["protocol_version"] == "2025-11-25"
     else:
         assert report["protocol_version"] == mode
+
+
+class _Recorder:
+    """A validator that accepts any token and remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def validate(self, token: str, *, audiences: Any) -> Principal:
+        self.seen.append(token)
+        return Principal(subject="x")
+
+    async def aclose(self) -> None:
+        pass
+
+
+@given(header=st.text(max_size=40) | st.builds(lambda t: f"Bearer {t}", st.text(max_size=30)))
+async def test_only_a_clean_bearer_token_reaches_the_validator(header: str) -> None:
+    recorder = _Recorder()
+    rs = ResourceServer(AuthConfig(authorization_servers=("https://as",)), validator=recorder)
+    try:
+        await rs.authenticate(header, "https://mcp/mcp")
+    except InvalidToken as exc:
+        assert recorder.seen == []
+        challenge = rs.refusal(exc, "https://mcp/mcp")
+        assert challenge.status == 401
+        # Without credentials there is no error code (RFC 6750 section 3.1).
+        bearer_given = header.strip().lower().startswith("bearer ") and header.strip()[7:].strip()
+        assert ("error=" in challenge.www_authenticate) == bool(bearer_given)
+    else:
+        [token] = recorder.seen
+        scheme, _, rest = header.strip().partition(" ")
+        assert scheme.lower() == "bearer" and token == rest.strip()
+        assert re.fullmatch(r"[A-Za-z0-9\-._~+/]+=*", token)
+
+
+async def test_tokens_are_never_logged(
+    auth_server: AuthServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with serving(auth_server) as url, httpx.AsyncClient() as http:
+        tokens = [
+            auth_server.mint(audience=url),
+            auth_server.mint(audience="http://elsewhere/mcp"),
+            auth_server.mint(audience=url, expires_in=-600),
+        ]
+        for token in tokens:
+            await initialize(http, url, token)
+    assert caplog.records
+    for token in tokens:
+        assert token not in caplog.text
+        assert token.split(".")[2] not in caplog.text
