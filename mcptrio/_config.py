@@ -805,8 +805,9 @@ class AuthConfig(_ConfigBase):
 
     resource: str | None = attrs.field(default=None, validator=_optional_str)
     """This server's canonical URI (RFC 8707), the audience tokens must be issued for, e.g.
-    ``https://mcp.example.com/mcp``; unset: the URL the server listens on (or, mounted as an
-    ASGI app, the scheme, Host and path of each request)."""
+    ``https://mcp.example.com/mcp``; unset: the URL :func:`~mcptrio.serve_http` listens on (an
+    endpoint mounted as an ASGI app assumes ``http://`` with the request's Host and path). Set
+    it whenever clients reach the server through another URL (TLS, a proxy, a public name)."""
 
     audiences: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
     """More ``aud`` values accepted besides ``resource``."""

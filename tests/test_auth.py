@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,8 +43,10 @@ from mcptrio import (
     open_http_transport,
     serve_http,
 )
-from mcptrio._auth import InvalidToken, ResourceServer, build_challenge
+from mcptrio._auth import InsufficientScope, InvalidToken, ResourceServer, build_challenge
 from mcptrio._config import ConfigError, load_config
+from mcptrio._jsonrpc import Request
+from mcptrio._modern import serve_modern
 
 ADAPTERS = ("h11", "hypercorn")
 INIT = {
@@ -720,3 +723,68 @@ async def test_tokens_are_never_logged(
     for token in tokens:
         assert token not in caplog.text
         assert token.split(".")[2] not in caplog.text
+
+
+async def test_clock_skew_and_the_algorithm_allow_list(auth_server: AuthServer) -> None:
+    audience = ["http://mcp.test/mcp"]
+    validator = JwtValidator(
+        issuer=auth_server.issuer, jwks_uri=auth_server.jwks_uri, clock_skew=60.0
+    )
+    es_only = JwtValidator(issuer=auth_server.issuer, algorithms=("ES256",), clock_skew=0.0)
+    try:
+        just_expired = auth_server.mint(audience=audience[0], expires_in=-20)
+        assert (await validator.validate(just_expired, audiences=audience)).subject == "alice"
+        with pytest.raises(InvalidToken, match="expired"):
+            await es_only.validate(
+                auth_server.mint(audience=audience[0], expires_in=-20, key=auth_server.ec_key),
+                audiences=audience,
+            )
+        long_expired = auth_server.mint(audience=audience[0], expires_in=-600)
+        with pytest.raises(InvalidToken, match="expired"):
+            await validator.validate(long_expired, audiences=audience)
+        soon = auth_server.mint(audience=audience[0], not_before=time.time() + 20)
+        assert (await validator.validate(soon, audiences=audience)).subject == "alice"
+        with pytest.raises(InvalidToken, match="RS256"):
+            await es_only.validate(auth_server.mint(audience=audience[0]), audiences=audience)
+        ec = auth_server.mint(audience=audience[0], key=auth_server.ec_key, scopes=["a", "b"])
+        principal = await es_only.validate(ec, audiences=audience)
+        assert principal.scopes == {"a", "b"}
+        assert principal.client_id == auth_server.client_id
+        assert principal.issuer == auth_server.issuer
+        assert principal.claims["aud"] == audience[0]
+    finally:
+        await validator.aclose()
+        await es_only.aclose()
+
+
+async def test_scopes_are_enforced_where_requests_run_too() -> None:
+    # Transports without an HTTP layer in front (or a batch) still meet the same rules.
+    server = make_server()
+    meta = {"_meta": MODERN_META}
+
+    async def ask(method: str, principal: Principal, **params: Any) -> dict[str, Any]:
+        request = Request(1, method, {**params, **meta})
+        return await serve_modern(server, request, _NoOutbound(), principal=principal)
+
+    reader = Principal(subject="r", scopes={"mcp:read"})
+    admin = Principal(subject="a", scopes={"mcp:read", "mcp:admin"})
+    with pytest.raises(InsufficientScope) as info:
+        await ask("tools/call", reader, name="reset")
+    assert info.value.needed == {"mcp:admin"}
+    assert info.value.code == -32003
+    assert (await ask("tools/call", admin, name="reset"))["content"][0]["text"] == "reset done"
+    with pytest.raises(InsufficientScope):
+        await ask("resources/read", reader, uri="notes://x")
+    listed = await ask("resources/templates/list", reader)
+    assert listed["resourceTemplates"] == []
+    server.scope_requirements.hide_from_lists = False
+    listed = await ask("resources/templates/list", reader)
+    assert [t["uriTemplate"] for t in listed["resourceTemplates"]] == ["notes://{name}"]
+
+
+class _NoOutbound:
+    async def notify(self, method: str, params: Any = None, **kwargs: Any) -> None:
+        pass
+
+    async def request(self, method: str, params: Any = None, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("not expected")
