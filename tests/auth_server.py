@@ -4,7 +4,8 @@ It runs on 127.0.0.1 port 0 in a thread of its own (Werkzeug's threaded server),
 our HTTP client and the SDK client in its own process all reach it over real sockets. It has
 real RSA and EC signing keys, a JWKS endpoint, RFC 8414 metadata, the authorization-code grant
 with PKCE (S256, required) through an authorize endpoint that approves at once (headless),
-refresh tokens, dynamic client registration (RFC 7591) and token introspection (RFC 7662).
+refresh tokens, client credentials, RFC 9207 ``iss`` in authorization responses, dynamic client
+registration (RFC 7591) and token introspection (RFC 7662).
 Access tokens are RFC 9068 JWTs whose ``aud`` is the RFC 8707 ``resource`` the client asked for.
 
 Use it through the ``auth_server`` fixture (registered in ``conftest.py``), which yields an
@@ -43,6 +44,7 @@ from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, jsonify
 from flask import request as flask_request
 from joserfc import jwt
@@ -181,7 +183,7 @@ class AuthServer:
             {
                 "redirect_uris": ["http://127.0.0.1:33418/callback"],
                 "token_endpoint_auth_method": "client_secret_basic",
-                "grant_types": ["authorization_code", "refresh_token"],
+                "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
                 "scope": " ".join(SCOPES),
             },
         )
@@ -220,7 +222,8 @@ class AuthServer:
             "jwks_uri": self.jwks_uri,
             "scopes_supported": list(SCOPES),
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "authorization_response_iss_parameter_supported": True,
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
@@ -485,8 +488,20 @@ class AuthServer:
                     return None
                 return token
 
+        class Issuer(IssuerParameter):  # type: ignore[misc]
+            def get_issuer(self) -> str:
+                return outer.issuer
+
+        class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+                "client_secret_basic",
+                "client_secret_post",
+            ]
+
         server.register_grant(CodeGrant, [CodeChallenge(required=True)])
         server.register_grant(RefreshGrant)
+        server.register_grant(ClientCredentials)
+        server.register_extension(Issuer())
         server.register_endpoint(Registration)
         server.register_endpoint(Introspection)
 

@@ -463,6 +463,7 @@ async def authorization_code_flow(
     assert authorize.status_code == 302, authorize.text
     query = parse_qs(urlsplit(authorize.headers["location"]).query)
     assert query["state"] == [state]
+    assert query["iss"] == [auth.issuer]  # RFC 9207
     token = await http.post(
         auth.token_endpoint,
         data={
@@ -501,6 +502,23 @@ async def test_tokens_from_the_code_flow_and_refresh_are_accepted(auth_server: A
         assert refreshed.status_code == 200, refreshed.text
         response = await initialize(http, url, refreshed.json()["access_token"])
         assert response.status_code == 200
+
+
+async def test_client_credentials_tokens_name_the_client(auth_server: AuthServer) -> None:
+    async with serving(auth_server) as url, httpx.AsyncClient() as http:
+        issued = await http.post(
+            auth_server.token_endpoint,
+            data={"grant_type": "client_credentials", "scope": "mcp:read", "resource": url},
+            auth=(auth_server.client_id, auth_server.client_secret),
+        )
+        assert issued.status_code == 200, issued.text
+        token = issued.json()["access_token"]
+        async with (
+            open_http_transport(url, headers={"authorization": f"Bearer {token}"}) as transport,
+            open_client(transport) as client,
+        ):
+            who = await client.call_tool("whoami")
+        assert who.content[0].text == f"{auth_server.client_id} mcp:read"  # type: ignore[union-attr]
 
 
 async def test_jwks_rotation_is_picked_up_and_refetches_are_rate_limited(
