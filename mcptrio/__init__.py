@@ -1,5 +1,6 @@
 """mcptrio: a Trio-native toolkit for the Model Context Protocol."""
 
+from ._auth import AuthorizationServerUnavailable as AuthorizationServerUnavailable
 from ._auth import InsufficientScope as InsufficientScope
 from ._auth import IntrospectionValidator as IntrospectionValidator
 from ._auth import InvalidToken as InvalidToken

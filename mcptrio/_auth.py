@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._server import Server
 
 __all__ = [
+    "AuthorizationServerUnavailable",
     "Challenge",
     "InsufficientScope",
     "IntrospectionValidator",
@@ -102,6 +103,11 @@ class InvalidToken(Exception):
     """
 
 
+class AuthorizationServerUnavailable(Exception):
+    """The authorization server (its keys, metadata or introspection) could not be asked;
+    the request is answered 503, since another token would not help."""
+
+
 class InsufficientScope(MCPError):
     """The caller's token lacks scopes this operation needs (HTTP 403 over HTTP)."""
 
@@ -138,24 +144,28 @@ async def _fetch_json(
     try:
         async with client.stream(method, url, **kwargs) as response:
             if response.status_code != 200:
-                raise InvalidToken(
+                raise AuthorizationServerUnavailable(
                     f"the authorization server answered {response.status_code} at {url}"
                 )
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > _MAX_DOCUMENT_BYTES:
-                    raise InvalidToken(f"the document at {url} is too large")
+                    raise AuthorizationServerUnavailable(f"the document at {url} is too large")
     except httpx.HTTPError as exc:
-        raise InvalidToken(
+        raise AuthorizationServerUnavailable(
             f"cannot reach the authorization server at {url}: {type(exc).__name__}"
         ) from None
     try:
         data = orjson.loads(bytes(body))
     except orjson.JSONDecodeError:
-        raise InvalidToken(f"the authorization server sent invalid JSON at {url}") from None
+        raise AuthorizationServerUnavailable(
+            f"the authorization server sent invalid JSON at {url}"
+        ) from None
     if not isinstance(data, dict):
-        raise InvalidToken(f"the authorization server sent no JSON object at {url}")
+        raise AuthorizationServerUnavailable(
+            f"the authorization server sent no JSON object at {url}"
+        )
     return data
 
 
@@ -249,7 +259,9 @@ class JwtValidator:
             metadata = await _discover_metadata(self._client, self.issuer)
             uri = metadata.get("jwks_uri")
             if not isinstance(uri, str):
-                raise InvalidToken(f"the metadata of {self.issuer} names no jwks_uri")
+                raise AuthorizationServerUnavailable(
+                    f"the metadata of {self.issuer} names no jwks_uri"
+                )
             self.jwks_uri = uri
         return self.jwks_uri
 
@@ -266,14 +278,26 @@ class JwtValidator:
                 self.refresh_interval, self.cache_ttl
             )
             if may_refetch:
-                data = await _fetch_json(self._client, "GET", await self._jwks_uri())
-                try:
-                    self._keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
-                except Exception as exc:
-                    raise InvalidToken(f"the JWKS of {self.issuer} is invalid: {exc}") from None
+                # Counted as a fetch even when it fails, so an unreachable authorization
+                # server is not asked again on every request.
                 self._fetched_at = now
+                try:
+                    data = await _fetch_json(self._client, "GET", await self._jwks_uri())
+                    try:
+                        keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
+                    except Exception as exc:
+                        raise AuthorizationServerUnavailable(
+                            f"the JWKS of {self.issuer} is invalid: {exc}"
+                        ) from None
+                except AuthorizationServerUnavailable as exc:
+                    if self._keys is None:
+                        raise
+                    # The keys known so far stay good until the issuer can be asked again.
+                    log.warning("keeping the cached signing keys: %s", exc)
+                else:
+                    self._keys = keys
             if self._keys is None:
-                raise InvalidToken("no signing keys are known yet; retry shortly")
+                raise AuthorizationServerUnavailable("no signing keys are known yet; retry shortly")
             return self._keys
 
     async def validate(self, token: str, *, audiences: Collection[str]) -> Principal:
@@ -358,13 +382,15 @@ async def _discover_metadata(client: httpx.AsyncClient, issuer: str) -> dict[str
     for url in dict.fromkeys(candidates):
         try:
             data = await _fetch_json(client, "GET", url)
-        except InvalidToken as exc:
+        except AuthorizationServerUnavailable as exc:
             problem = str(exc)
             continue
         if data.get("issuer") != issuer:
-            raise InvalidToken(f"the metadata at {url} is for another issuer")
+            raise AuthorizationServerUnavailable(f"the metadata at {url} is for another issuer")
         return data
-    raise InvalidToken(f"cannot discover the authorization server {issuer}: {problem}")
+    raise AuthorizationServerUnavailable(
+        f"cannot discover the authorization server {issuer}: {problem}"
+    )
 
 
 # ---------------------------------------------------------------------------- introspection

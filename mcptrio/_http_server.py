@@ -20,6 +20,7 @@ import trio
 from ._asgi import AsgiApp
 from ._auth import (
     PRM_PATH,
+    AuthorizationServerUnavailable,
     Challenge,
     InsufficientScope,
     InvalidToken,
@@ -372,6 +373,16 @@ class HttpEndpoint:
             principal = await auth.authenticate(ex.headers.get("authorization"), resource)
         except InvalidToken as exc:
             challenge = auth.refusal(exc, resource)
+        except AuthorizationServerUnavailable as exc:
+            log.warning("cannot check an access token: %s", exc)
+            await self._error(
+                ex,
+                503,
+                -32000,
+                f"cannot check the access token right now ({exc}); retry shortly",
+                extra=[("retry-after", "5")],
+            )
+            return None
         except Exception:
             log.exception("token validation failed unexpectedly")
             await self._error(ex, 500, -32603, "internal error while checking the access token")

@@ -806,3 +806,31 @@ class _NoOutbound:
 
     async def request(self, method: str, params: Any = None, **kwargs: Any) -> dict[str, Any]:
         raise AssertionError("not expected")
+
+
+async def test_an_unreachable_authorization_server_is_503_not_401(
+    auth_server: AuthServer,
+) -> None:
+    dead = "http://127.0.0.1:1/jwks"  # nothing listens on port 1
+    async with serving(auth_server, jwks_uri=dead) as url, httpx.AsyncClient() as http:
+        response = await initialize(http, url, auth_server.mint(audience=url))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert "www-authenticate" not in response.headers
+
+
+async def test_cached_keys_outlive_an_outage(
+    auth_server: AuthServer, mock_clock: trio.testing.MockClock
+) -> None:
+    audience = ["http://mcp.test/mcp"]
+    validator = JwtValidator(
+        issuer=auth_server.issuer, jwks_uri=auth_server.jwks_uri, cache_ttl=60.0
+    )
+    try:
+        token = auth_server.mint(audience=audience[0])
+        await validator.validate(token, audiences=audience)
+        validator.jwks_uri = "http://127.0.0.1:1/jwks"
+        mock_clock.jump(120)
+        assert (await validator.validate(token, audiences=audience)).subject == "alice"
+    finally:
+        await validator.aclose()
