@@ -395,7 +395,9 @@ class HttpEndpoint:
         await self._refuse(ex, challenge)
         return None
 
-    async def _refuse(self, ex: HttpExchange, challenge: Challenge) -> None:
+    async def _refuse(
+        self, ex: HttpExchange, challenge: Challenge, request_id: RequestId | None = None
+    ) -> None:
         if challenge.status == 401:
             code, message = -32000, f"Unauthorized: {challenge.message}"
         else:
@@ -405,6 +407,7 @@ class HttpEndpoint:
             challenge.status,
             code,
             message,
+            request_id=request_id,
             extra=[("www-authenticate", challenge.www_authenticate)],
         )
 
@@ -422,7 +425,8 @@ class HttpEndpoint:
         if principal.has_scopes(needed):
             return True
         assert self.auth is not None
-        await self._refuse(ex, self.auth.forbidden(needed, what, self._resource(ex)))
+        challenge = self.auth.forbidden(needed, what, self._resource(ex))
+        await self._refuse(ex, challenge, incoming.id)
         return False
 
     def _check_origin_and_host(self, headers: Headers, peer_ip: str | None) -> str | None:

@@ -342,6 +342,9 @@ async def test_scope_gated_features_are_hidden_and_refused(
                     assert challenge["scope"] == needed
                     assert challenge["resource_metadata"] == prm_url(url)
                     assert needed in challenge["error_description"]
+                    error = response.json()
+                    assert error["id"] == 3
+                    assert error["error"]["code"] == -32003
 
 
 async def test_hiding_can_be_turned_off(auth_server: AuthServer) -> None:
