@@ -805,9 +805,10 @@ class AuthConfig(_ConfigBase):
 
     resource: str | None = attrs.field(default=None, validator=_optional_str)
     """This server's canonical URI (RFC 8707), the audience tokens must be issued for, e.g.
-    ``https://mcp.example.com/mcp``; unset: the URL :func:`~mcptrio.serve_http` listens on (an
-    endpoint mounted as an ASGI app assumes ``http://`` with the request's Host and path). Set
-    it whenever clients reach the server through another URL (TLS, a proxy, a public name)."""
+    ``https://mcp.example.com/mcp``; unset: the URL :func:`~mcptrio.serve_http` listens on, or,
+    on a wildcard address or mounted as an ASGI app, ``http://`` with each request's Host and
+    path. Set it whenever clients reach the server through another URL (TLS, a proxy, a public
+    name)."""
 
     audiences: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
     """More ``aud`` values accepted besides ``resource``."""
