@@ -1377,11 +1377,11 @@ async def serve_http(
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(run)
         base = binds[0] if binds else f"http://{host}:{cfg.port}"
-        if endpoint.auth is not None and endpoint.auth.resource is None:
-            # Tokens must be issued for this very URL (RFC 8707 audience). A wildcard address
-            # names no URL clients use: then each request's Host stands for it.
-            if cfg.host not in ("0.0.0.0", "::", "[::]", ""):
-                endpoint.auth.resource = f"{base}{cfg.path}"
+        # Tokens must be issued for this very URL (RFC 8707 audience). A wildcard address
+        # names no URL clients use: then each request's Host stands for it.
+        wildcard = cfg.host in ("0.0.0.0", "::", "[::]", "")
+        if endpoint.auth is not None and endpoint.auth.resource is None and not wildcard:
+            endpoint.auth.resource = f"{base}{cfg.path}"
         task_status.started(HttpServerInfo(url=f"{base}{cfg.path}", endpoint=endpoint))
         try:
             await trio.sleep_forever()
