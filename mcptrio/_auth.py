@@ -501,7 +501,18 @@ class ScopeRequirements:
             name = params.get("name")
             if isinstance(name, str):
                 return self.prompts.get(name, frozenset()), f"prompt {name!r}"
-        elif method == "resources/read":
+        elif method == "completion/complete":
+            # Completing an argument of a prompt or template needs what using it needs.
+            ref = params.get("ref")
+            if isinstance(ref, Mapping) and ref.get("type") == "ref/prompt":
+                name = ref.get("name")
+                if isinstance(name, str):
+                    return self.prompts.get(name, frozenset()), f"prompt {name!r}"
+            elif isinstance(ref, Mapping) and ref.get("type") == "ref/resource":
+                uri = ref.get("uri")
+                if isinstance(uri, str):
+                    return self.resources.get(uri, frozenset()), f"resource {uri!r}"
+        elif method in ("resources/read", "resources/subscribe"):
             uri = params.get("uri")
             if isinstance(uri, str) and self.resources:
                 return self.for_resource(server, uri), f"resource {uri!r}"

@@ -325,6 +325,7 @@ async def test_scope_gated_features_are_hidden_and_refused(
                 ("resources/read", {"uri": "secret://plans"}, "mcp:admin"),
                 ("resources/read", {"uri": "notes://today"}, "mcp:write"),
                 ("prompts/get", {"name": "audit"}, "mcp:admin"),
+                ("resources/subscribe", {"uri": "secret://plans"}, "mcp:admin"),
             ):
                 body = {"jsonrpc": "2.0", "id": 3, "method": method, "params": params}
                 for extra_params, headers in (
@@ -798,6 +799,20 @@ async def test_scopes_are_enforced_where_requests_run_too() -> None:
         await ask("resources/read", reader, uri="notes://x")
     listed = await ask("resources/templates/list", reader)
     assert listed["resourceTemplates"] == []
+    for ref in (
+        {"type": "ref/prompt", "name": "audit"},
+        {"type": "ref/resource", "uri": "notes://{name}"},
+    ):
+        with pytest.raises(InsufficientScope):
+            await ask("completion/complete", reader, ref=ref, argument={"name": "x", "value": ""})
+    writer = Principal(subject="w", scopes={"mcp:write"})
+    done = await ask(
+        "completion/complete",
+        writer,
+        ref={"type": "ref/resource", "uri": "notes://{name}"},
+        argument={"name": "name", "value": ""},
+    )
+    assert done["completion"]["values"] == []
     server.scope_requirements.hide_from_lists = False
     listed = await ask("resources/templates/list", reader)
     assert [t["uriTemplate"] for t in listed["resourceTemplates"]] == ["notes://{name}"]
