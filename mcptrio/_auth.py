@@ -13,10 +13,12 @@ anywhere but to the configured introspection endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
 import types
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -407,11 +409,17 @@ class IntrospectionValidator:
         client_secret: str | None = None,
         issuer: str | None = None,
         clock_skew: float = 60.0,
+        cache_ttl: float = 0.0,
+        max_cached: int = 10_000,
         http_client: Callable[[], httpx.AsyncClient] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.issuer = issuer
         self.clock_skew = clock_skew
+        self.cache_ttl = cache_ttl
+        self.max_cached = max_cached
+        # Active answers by token digest (tokens themselves are not kept), oldest first.
+        self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._auth = (client_id, client_secret or "") if client_id is not None else None
         self._client = (http_client or _default_client)()
 
@@ -421,6 +429,30 @@ class IntrospectionValidator:
 
     async def validate(self, token: str, *, audiences: Collection[str]) -> Principal:
         """The principal of an active token; :class:`InvalidToken` otherwise."""
+        if self.cache_ttl <= 0:
+            return await self._introspect(token, audiences)
+        key = hashlib.sha256(token.encode()).digest()
+        now = trio.current_time()
+        cached = self._cache.get(key)
+        if (
+            cached is not None
+            and cached[0] > now
+            and _audience_ok(cached[1].claims.get("aud", next(iter(audiences), None)), audiences)
+        ):
+            return cached[1]
+        principal = await self._introspect(token, audiences)
+        ttl = self.cache_ttl
+        exp = principal.claims.get("exp")
+        if isinstance(exp, int | float):
+            ttl = min(ttl, exp - time.time())
+        if ttl > 0:
+            self._cache.pop(key, None)
+            self._cache[key] = (now + ttl, principal)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
+        return principal
+
+    async def _introspect(self, token: str, audiences: Collection[str]) -> Principal:
         data = await _fetch_json(
             self._client,
             "POST",
@@ -587,6 +619,7 @@ class ResourceServer:
                     client_secret=config.introspection_client_secret,
                     issuer=issuer,
                     clock_skew=config.clock_skew,
+                    cache_ttl=config.introspection_cache_ttl,
                 )
             else:
                 validator = JwtValidator(

@@ -851,6 +851,12 @@ class AuthConfig(_ConfigBase):
     )
     """Its client secret."""
 
+    introspection_cache_ttl: float = attrs.field(
+        default=0.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Seconds an active introspection answer is reused for the same token (never past its
+    ``exp``); 0 asks for every request. A revoked token keeps working this long."""
+
     scopes_supported: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple)
     """Scopes listed in the Protected Resource Metadata."""
 

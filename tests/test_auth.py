@@ -852,3 +852,27 @@ async def test_cached_keys_outlive_an_outage(
         assert (await validator.validate(token, audiences=audience)).subject == "alice"
     finally:
         await validator.aclose()
+
+
+async def test_introspection_answers_can_be_reused(auth_server: AuthServer) -> None:
+    async with (
+        serving(
+            auth_server,
+            token_validation="introspection",
+            introspection_endpoint=auth_server.introspection_endpoint,
+            introspection_client_id=auth_server.client_id,
+            introspection_client_secret=auth_server.client_secret,
+            introspection_cache_ttl=300.0,
+        ) as url,
+        httpx.AsyncClient() as http,
+    ):
+        token = auth_server.issue_opaque(subject="erin", audience=url)
+        before = auth_server.introspections
+        for _ in range(3):
+            assert (await initialize(http, url, token)).status_code == 200
+        assert auth_server.introspections == before + 1
+        # Refusals are not remembered: a token that becomes active is accepted at once.
+        unknown = "not-yet-issued"
+        assert (await initialize(http, url, unknown)).status_code == 401
+        auth_server.opaque[unknown] = dict(auth_server.opaque[token], sub="frank")
+        assert (await initialize(http, url, unknown)).status_code == 200
