@@ -108,7 +108,11 @@ def make_server() -> Server:
 
 @asynccontextmanager
 async def serving(
-    auth_server: AuthServer, adapter: str = "h11", **auth_options: Any
+    auth_server: AuthServer,
+    adapter: str = "h11",
+    *,
+    json_response: bool = False,
+    **auth_options: Any,
 ) -> AsyncIterator[str]:
     options: dict[str, Any] = {
         "authorization_servers": (auth_server.issuer,),
@@ -116,7 +120,12 @@ async def serving(
         "jwks_refresh_interval": 0.0,
     }
     options.update(auth_options)
-    config = HttpConfig(port=0, server=adapter, auth=AuthConfig(**options))  # type: ignore[arg-type]
+    config = HttpConfig(
+        port=0,
+        server=adapter,  # type: ignore[arg-type]
+        json_response=json_response,
+        auth=AuthConfig(**options),
+    )
     async with trio.open_nursery() as nursery:
         info = await nursery.start(serve_http, make_server(), config)
         auth_server.default_audience = info.url
@@ -241,11 +250,13 @@ async def test_bad_tokens_are_refused_with_invalid_token(
 # ---- principals, sessions and scopes ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("json_response", [False, True], ids=["sse", "json"])
 @pytest.mark.parametrize("adapter", ADAPTERS)
 async def test_a_session_belongs_to_the_principal_that_created_it(
-    auth_server: AuthServer, adapter: str
+    auth_server: AuthServer, adapter: str, json_response: bool
 ) -> None:
-    async with serving(auth_server, adapter) as url, httpx.AsyncClient() as http:
+    served = serving(auth_server, adapter, json_response=json_response)
+    async with served as url, httpx.AsyncClient() as http:
         alice = auth_server.mint(subject="alice", audience=url)
         bob = auth_server.mint(subject="bob", audience=url)
         created = await initialize(http, url, alice)
