@@ -883,6 +883,12 @@ class AuthConfig(_ConfigBase):
                 "introspection_endpoint",
                 "token_validation is 'introspection' but no endpoint is set",
             )
-        for scope in (*self.scopes_supported, *self.required_scopes):
-            if not scope or " " in scope:
-                raise _FieldError(self, "scopes_supported", f"{scope!r} is not a scope token")
+        for field in ("scopes_supported", "required_scopes"):
+            for scope in getattr(self, field):
+                if not scope or " " in scope:
+                    raise _FieldError(self, field, f"{scope!r} is not a scope token")
+                if scope == "offline_access":
+                    # MCP: refresh tokens are between the client and the authorization server.
+                    raise _FieldError(
+                        self, field, "leave offline_access out (clients ask for it themselves)"
+                    )

@@ -615,6 +615,10 @@ def test_auth_config_from_toml_and_environment(tmp_path: Any) -> None:
             load_config(path=path, env={})
     with pytest.raises(ConfigError, match="authorization_servers"):
         AuthConfig()
+    with pytest.raises(ConfigError, match="offline_access"):
+        AuthConfig(authorization_servers=("https://as",), scopes_supported=("offline_access",))
+    with pytest.raises(ConfigError, match="required_scopes"):
+        AuthConfig(authorization_servers=("https://as",), required_scopes=("a b",))
     with pytest.raises(ConfigError, match="introspection_endpoint"):
         AuthConfig(authorization_servers=("https://as",), token_validation="introspection")
     with pytest.raises(ValueError, match="none"):
