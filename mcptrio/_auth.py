@@ -7,8 +7,8 @@ JWKS, or RFC 7662 introspection) into a :class:`Principal`, or the request is re
 (RFC 9728). Scope requirements declared on tools, resources and prompts are checked before the
 request runs (``403 insufficient_scope``) and again where it runs.
 
-Tokens are never logged, never stored beyond the validation of one request, and never sent
-anywhere but to the configured introspection endpoint.
+Tokens are never logged, never kept (the introspection cache holds their SHA-256 digests),
+and never sent anywhere but to the configured introspection endpoint.
 """
 
 from __future__ import annotations
@@ -111,17 +111,28 @@ class AuthorizationServerUnavailable(Exception):
 
 
 class InsufficientScope(MCPError):
-    """The caller's token lacks scopes this operation needs (HTTP 403 over HTTP)."""
+    """The caller's token lacks scopes this operation needs (HTTP 403 over HTTP); ``data``
+    lists them as ``requiredScopes``."""
 
     default_code = -32003
 
-    def __init__(self, needed: Collection[str], what: str) -> None:
+    @classmethod
+    def naming(cls, needed: Collection[str], what: str) -> InsufficientScope:
+        """The error for ``what`` (``"tool 'x'"``) needing the scopes ``needed``."""
         names = " ".join(sorted(needed))
-        super().__init__(
+        return cls(
             f"insufficient scope: {what} needs the scopes {names!r}; obtain a token with them",
             {"requiredScopes": sorted(needed)},
         )
-        self.needed = frozenset(needed)
+
+    @property
+    def needed(self) -> frozenset[str]:
+        """The scopes the operation needs (from ``data``)."""
+        data = self.data
+        scopes = data.get("requiredScopes") if isinstance(data, dict) else None
+        if not isinstance(scopes, list):
+            return frozenset()
+        return frozenset(s for s in scopes if isinstance(s, str))
 
 
 class TokenValidator(Protocol):
@@ -574,6 +585,8 @@ class Challenge:
     status: int
     www_authenticate: str
     message: str
+    scopes: tuple[str, ...] = ()
+    """The scopes the challenge names."""
 
 
 def build_challenge(
@@ -588,7 +601,8 @@ def build_challenge(
     parts: list[str] = []
     if error is not None:
         parts.append(f"error={_quote(error)}")
-    scope = " ".join(sorted(scopes))
+    scopes = sorted(set(scopes))
+    scope = " ".join(scopes)
     if scope:
         parts.append(f"scope={_quote(scope)}")
     parts.append(f"resource_metadata={_quote(metadata_url)}")
@@ -597,7 +611,7 @@ def build_challenge(
         clean = "".join(c for c in description if 32 <= ord(c) < 127)
         parts.append(f"error_description={_quote(clean)}")
     message = description or "authorization required"
-    return Challenge(status, "Bearer " + ", ".join(parts), message)
+    return Challenge(status, "Bearer " + ", ".join(parts), message, tuple(sorted(scopes)))
 
 
 # --------------------------------------------------------------------------- the server role

@@ -135,7 +135,7 @@ async def dispatch(scope: CallScope, request: Request) -> dict[str, Any]:
             scope.server, request.method, params
         )
         if not principal.has_scopes(needed):
-            raise InsufficientScope(needed, what)
+            raise InsufficientScope.naming(needed, what)
     if request.method not in MRTR_METHODS:
         result = await handler(scope, request, params)
         return result if isinstance(result, dict) else to_wire(result)

@@ -398,16 +398,19 @@ class HttpEndpoint:
     async def _refuse(
         self, ex: HttpExchange, challenge: Challenge, request_id: RequestId | None = None
     ) -> None:
+        data = None
         if challenge.status == 401:
             code, message = -32000, f"Unauthorized: {challenge.message}"
         else:
             code, message = InsufficientScope.default_code, f"Forbidden: {challenge.message}"
+            data = {"requiredScopes": list(challenge.scopes)}
         await self._error(
             ex,
             challenge.status,
             code,
             message,
             request_id=request_id,
+            data=data,
             extra=[("www-authenticate", challenge.www_authenticate)],
         )
 

@@ -19,6 +19,7 @@ from node_tools import open_http_server
 
 from examples import notes
 from mcptrio import (
+    InsufficientScope,
     MCPError,
     ResourceNotFound,
     open_client,
@@ -279,8 +280,9 @@ async def test_protected_notes_example_checks_tokens_and_scopes(auth_server: Aut
                 ]
                 who = await client.call_tool("whoami")
                 assert text_of(who.content[0]) == f"ann via {auth_server.client_id}: notes:read"
-                with pytest.raises(MCPError, match="insufficient scope"):
+                with pytest.raises(InsufficientScope, match="insufficient scope") as info:
                     await client.call_tool("add_note", {"title": "t", "body": "b"})
+                assert info.value.needed == {"notes:write"}
             writer = auth_server.mint(audience=url, scopes=["notes:read", "notes:write"])
             async with (
                 open_http_transport(url, headers={"authorization": f"Bearer {writer}"}) as t,
