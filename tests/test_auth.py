@@ -45,6 +45,8 @@ from mcptrio import (
 )
 from mcptrio._auth import InsufficientScope, InvalidToken, ResourceServer, build_challenge
 from mcptrio._config import ConfigError, load_config
+from mcptrio._http_server import HttpEndpoint
+from mcptrio._http_types import Headers
 from mcptrio._jsonrpc import Request
 from mcptrio._modern import serve_modern
 
@@ -715,9 +717,11 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.audiences: list[tuple[str, ...]] = []
 
     async def validate(self, token: str, *, audiences: Any) -> Principal:
         self.seen.append(token)
+        self.audiences.append(tuple(audiences))
         return Principal(subject="x")
 
     async def aclose(self) -> None:
@@ -891,3 +895,66 @@ async def test_introspection_answers_can_be_reused(auth_server: AuthServer) -> N
         assert (await initialize(http, url, unknown)).status_code == 401
         auth_server.opaque[unknown] = dict(auth_server.opaque[token], sub="frank")
         assert (await initialize(http, url, unknown)).status_code == 200
+
+
+class _Exchange:
+    """An in-memory HttpExchange answered with one complete response."""
+
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> None:
+        self.method = method
+        self.path = path
+        self.query_string = ""
+        self.headers = Headers(headers.items())
+        self.client_host = "127.0.0.1"
+        self.body = body
+        self.status = 0
+        self.response_headers: dict[str, str] = {}
+        self.out = bytearray()
+
+    async def read_body(self, limit: int) -> bytes:
+        return self.body
+
+    async def respond(self, status: int, headers: Any, body: bytes) -> None:
+        self.status, self.response_headers = status, dict(headers)
+        self.out += body
+
+    async def start_stream(self, status: int, headers: Any) -> None:
+        self.status, self.response_headers = status, dict(headers)
+
+    async def send_chunk(self, data: bytes) -> None:
+        self.out += data
+
+    async def end_stream(self, data: bytes = b"") -> None:
+        self.out += data
+
+    async def wait_disconnected(self) -> None:
+        await trio.sleep_forever()
+
+
+async def test_a_mounted_endpoint_names_its_resource_by_the_host() -> None:
+    # An ASGI mount has no listening URL: the (DNS-rebinding-checked) Host stands for it.
+    recorder = _Recorder()
+    rs = ResourceServer(
+        AuthConfig(authorization_servers=("https://as.example",)), validator=recorder
+    )
+    config = HttpConfig(allowed_hosts=("mcp.example:8080",), json_response=True)
+    endpoint = HttpEndpoint(make_server(), config, auth=rs)
+    host = {"host": "mcp.example:8080"}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(endpoint.run)
+        prm = _Exchange("GET", "/.well-known/oauth-protected-resource/mcp", host)
+        await endpoint.handle(prm)
+        assert orjson.loads(prm.out)["resource"] == "http://mcp.example:8080/mcp"
+        headers = {**host, **bearer("abc.def.ghi")}
+        init = _Exchange("POST", "/mcp", headers, orjson.dumps(INIT))
+        await endpoint.handle(init)
+        assert init.status == 200
+        assert recorder.seen == ["abc.def.ghi"]
+        assert "http://mcp.example:8080/mcp" in recorder.audiences[0]
+        refused = _Exchange("POST", "/mcp", {**host, **ACCEPT}, orjson.dumps(INIT))
+        await endpoint.handle(refused)
+        assert refused.status == 401
+        assert params_of(refused.response_headers["www-authenticate"]) == {
+            "resource_metadata": "http://mcp.example:8080/.well-known/oauth-protected-resource/mcp"
+        }
+        nursery.cancel_scope.cancel()
