@@ -273,12 +273,6 @@ class HttpConfig(_ConfigBase):
     max_body_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_int_at_least(1024))
     """Largest request body accepted (413 beyond)."""
 
-    max_connections: int = attrs.field(default=1000, validator=_int_at_least(1))
-    """HTTP requests handled at once across all clients (503 with Retry-After beyond)."""
-
-    max_in_flight_requests: int = attrs.field(default=1000, validator=_int_at_least(1))
-    """MCP requests running at once across all sessions (503 with Retry-After beyond)."""
-
     keepalive_interval: float = attrs.field(
         default=15.0, converter=_to_float, validator=_float_check(above=0.0)
     )
@@ -300,8 +294,50 @@ class HttpConfig(_ConfigBase):
     )
     """Seconds without activity after which a session expires (then 404)."""
 
+    # Budgets
+    max_connections: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_int_at_least(1))
+    )
+    """Open TCP connections (h11 server). At the cap a new connection takes the place of the
+    oldest idle one; with none idle, it is served from ``health_connections``, and beyond those
+    further clients wait in the listen backlog. None: sized at start-up from the open-file
+    limit (raised to the hard limit first) minus ``reserved_file_descriptors`` and
+    ``health_connections``."""
+
+    reserved_file_descriptors: int = attrs.field(default=256, validator=_int_at_least(0))
+    """File descriptors the derived ``max_connections`` leaves for files, stores and child
+    processes (at most a quarter of the limit)."""
+
+    health_connections: int = attrs.field(default=4, validator=_int_at_least(0))
+    """Connections taken beyond ``max_connections`` that answer only ``/health``, ``/ready``
+    and ``/metrics`` (one request each; anything else gets 503), so probes get in at the cap."""
+
+    max_in_flight_requests: int = attrs.field(default=1000, validator=_int_at_least(1))
+    """MCP requests running at once across all sessions (503 with Retry-After beyond);
+    ``initialize`` and long-lived streams are not counted here."""
+
+    max_streams: int = attrs.field(default=10_000, validator=_int_at_least(1))
+    """Long-lived streams open at once: GET streams (new or resumed), legacy ``GET /sse``
+    streams and 2026-07-28 ``subscriptions/listen`` (503 with Retry-After beyond)."""
+
+    max_streams_per_session: int = attrs.field(default=4, validator=_int_at_least(1))
+    """Long-lived streams one session may hold open at once (503 with Retry-After beyond)."""
+
     max_sessions: int = attrs.field(default=10_000, validator=_int_at_least(1))
-    """Sessions held at once; initialize beyond it gets 503."""
+    """Sessions held at once. At the limit a new session replaces the least recently used idle
+    one (no requests running, no streams open; its client gets 404 and initializes again);
+    only when none is idle does initialize get 503."""
+
+    session_rate: float | None = attrs.field(
+        default=100.0,
+        converter=_to_float,
+        validator=attrs.validators.optional(_float_check(above=0.0)),  # type: ignore[arg-type]
+    )
+    """Sessions one client address may create per second once its burst is spent (429 with
+    Retry-After beyond); None: no limit."""
+
+    session_burst: int = attrs.field(default=1000, validator=_int_at_least(1))
+    """Sessions one client address may create at once before ``session_rate`` applies."""
 
     legacy_sse: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     """Also serve the deprecated HTTP+SSE transport (2024-11-05) at ``sse_path``."""

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 import h11
 import trio
 
+from ._budgets import Budget
 from ._http_head import BodyPace, head_error, origin_headers
 from ._http_types import BodyTooLarge, ClientDisconnected, Headers, HttpExchange
 
@@ -54,6 +55,11 @@ _DRAIN_SECONDS = 10.0
 # closing, so the kernel does not reset the connection over unread bytes and lose the answer.
 _LINGER_SECONDS = 2.0
 _ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+# Pauses between accept attempts while the process is out of descriptors (doubling).
+_ACCEPT_BACKOFF_MIN = 0.05
+_ACCEPT_BACKOFF_MAX = 1.0
+# How often a full server looks again for a connection that turned idle.
+_ADMIT_RECHECK = 0.25
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 _NO_BODY_STATUS = (204, 304)
 _CLOSE = (b"connection", b"close")
@@ -212,6 +218,10 @@ class _Server:
         keep_alive_timeout: float,
         max_header_bytes: int,
         max_connections: int | None,
+        reserve_connections: int = 0,
+        reserve_handler: Handler | None = None,
+        budget: Budget | None = None,
+        reserve_budget: Budget | None = None,
     ) -> None:
         self.handler = handler
         self.max_body = max_body
@@ -222,9 +232,25 @@ class _Server:
         self.body_rate_grace = body_rate_grace
         self.keep_alive_timeout = keep_alive_timeout
         self.max_header_bytes = max_header_bytes
-        self.slots = trio.Semaphore(max_connections) if max_connections is not None else None
+        self.reserve_handler = reserve_handler if reserve_handler is not None else handler
+        # Open connections against the cap (the reserve is counted apart); ``in_use`` may pass
+        # the limit for the moment an evicted idle connection takes to close.
+        self.budget = (
+            budget
+            if budget is not None
+            else Budget("connections", max_connections if max_connections is not None else 0)
+        )
+        if max_connections is not None:
+            self.budget.limit = max_connections
+        self.capped = max_connections is not None
+        self.reserve = reserve_budget if reserve_budget is not None else Budget("reserve", 0)
+        self.reserve.limit = reserve_connections
+        self.room = trio.lowlevel.ParkingLot()
+        # Idle connections told to close that have not yet: [on the cap, in the reserve].
+        self.evicting = [0, 0]
         self.shutting_down = False
-        self.connections: set[_Connection] = set()
+        # Insertion order is accept order: the first idle one found is the oldest.
+        self.connections: dict[_Connection, None] = {}
 
     def body_pace(self) -> BodyPace:
         """The pace a request body read from now on must keep."""
@@ -242,30 +268,79 @@ class _Server:
             if conn.idle_scope is not None:
                 conn.idle_scope.cancel()
 
+    def _evict_idle(self, reserved: bool) -> bool:
+        """Close the oldest idle connection of the kind given; True if there was one."""
+        for conn in self.connections:
+            if conn.reserved is reserved and not conn.evicted and conn.idle_scope is not None:
+                conn.evicted = True
+                self.evicting[reserved] += 1
+                conn.idle_scope.cancel()
+                return True
+        return False
+
+    def _has_idle(self) -> bool:
+        return any(not c.evicted and c.idle_scope is not None for c in self.connections)
+
+    def _room(self, reserved: bool) -> bool:
+        """True if the cap (or the reserve) has room, now or once evicted connections close."""
+        budget = self.reserve if reserved else self.budget
+        return budget.in_use - self.evicting[reserved] < budget.limit
+
+    def _admit(self) -> bool | None:
+        """Where a new connection goes: False (the cap), True (the reserve), None (nowhere).
+
+        At the cap the oldest idle connection is closed to make room; the reserve is used
+        only when every connection is busy.
+        """
+        if not self.capped or self._room(False) or self._evict_idle(False):
+            return False
+        if self._room(True) or self._evict_idle(True):
+            return True
+        return None
+
+    def _can_admit(self) -> bool:
+        return not self.capped or self._room(False) or self._room(True) or self._has_idle()
+
     async def accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         """Accept connections into ``nursery`` until cancelled."""
-        slots = self.slots
+        failing = False
+        backoff = _ACCEPT_BACKOFF_MIN
         while True:
-            if slots is not None:
-                await slots.acquire()
+            if not self._can_admit():
+                # Further clients wait in the listen backlog. A connection ending wakes us;
+                # one turning idle is noticed at the next look.
+                with trio.move_on_after(_ADMIT_RECHECK):
+                    await self.room.park()
+                continue
             try:
                 stream = await listener.accept()
             except OSError as exc:
-                if slots is not None:
-                    slots.release()
                 if exc.errno not in _ACCEPT_RETRY_ERRNOS:
                     raise
-                log.error("cannot accept a connection (%s); retrying shortly", exc)
-                await trio.sleep(0.1)
+                # Out of descriptors or memory: one line per episode, not one per attempt.
+                if not failing:
+                    log.warning(
+                        "cannot accept connections (%s); backing off until it passes (%d open)",
+                        exc,
+                        len(self.connections),
+                    )
+                    failing = True
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, _ACCEPT_BACKOFF_MAX)
                 continue
-            except BaseException:
-                if slots is not None:
-                    slots.release()
-                raise
-            nursery.start_soon(self.connection, stream)
+            if failing:
+                log.warning("accepting connections again (%d open)", len(self.connections))
+                failing = False
+                backoff = _ACCEPT_BACKOFF_MIN
+            # Decided once the client is here: no idle connection is closed for nobody. If the
+            # room seen before went meanwhile, the client is answered from the reserve.
+            reserved = self._admit() is not False
+            (self.reserve if reserved else self.budget).acquire()
+            nursery.start_soon(self.connection, stream, reserved)
 
-    async def connection(self, sock: trio.SocketStream) -> None:
+    async def connection(self, sock: trio.SocketStream, reserved: bool = False) -> None:
         """Serve one accepted connection to its end."""
+        conn: _Connection | None = None
         try:
             try:
                 client_host: str | None = sock.socket.getpeername()[0]
@@ -277,17 +352,22 @@ class _Server:
                     sock, self.ssl_context, server_side=True, https_compatible=True
                 )
             conn = _Connection(self, stream, client_host)
-            self.connections.add(conn)
+            conn.reserved = reserved
+            conn.handler = self.reserve_handler if reserved else self.handler
+            self.connections[conn] = None
             try:
                 await conn.serve()
             finally:
-                self.connections.discard(conn)
                 await trio.aclose_forcefully(stream)
         except Exception:
             log.exception("error serving an HTTP connection")
         finally:
-            if self.slots is not None:
-                self.slots.release()
+            if conn is not None:
+                self.connections.pop(conn, None)
+                if conn.evicted:
+                    self.evicting[reserved] -= 1
+            (self.reserve if reserved else self.budget).release()
+            self.room.unpark()
 
 
 class _Connection:
@@ -300,14 +380,17 @@ class _Connection:
     __slots__ = (
         "body_left",
         "client_host",
+        "evicted",
         "folded",
         "gone",
         "h11",
+        "handler",
         "head_scan",
         "idle_scope",
         "keep_alive",
         "nursery",
         "reading",
+        "reserved",
         "server",
         "started_at",
         "stash",
@@ -338,6 +421,10 @@ class _Connection:
         # such lines silently; they must be seen in the raw bytes to be refused.
         self.head_scan: bytes | None = None
         self.folded = False
+        # Beyond the connection cap, for health probes only; closed to make room when idle.
+        self.reserved = False
+        self.evicted = False
+        self.handler = server.handler
 
     # -- input --------------------------------------------------------------------------------
     #
@@ -720,7 +807,7 @@ class _Connection:
                 # is the handler's to refuse when it asks for the body.
                 with contextlib.suppress(BodyTooLarge):
                     await ex.read_body(self.server.max_body)
-            await self.server.handler(ex)
+            await self.handler(ex)
         except ClientDisconnected:
             pass
         except Exception:
@@ -1135,6 +1222,10 @@ async def serve_h11(
     keep_alive_timeout: float = 75.0,
     max_header_bytes: int = 64 * 1024,
     max_connections: int | None = None,
+    reserve_connections: int = 0,
+    reserve_handler: Handler | None = None,
+    connection_budget: Budget | None = None,
+    reserve_budget: Budget | None = None,
     on_shutdown: Callable[[], None] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -1148,8 +1239,13 @@ async def serve_h11(
     request's head (from connecting, for the first one); a body must arrive within
     ``body_timeout`` seconds of when the handler starts reading it, and at ``min_body_rate``
     bytes/s or faster once ``body_rate_grace`` seconds have passed (408 and close otherwise);
-    ``keep_alive_timeout`` how long an idle connection is kept; ``max_connections`` caps
-    open connections (further clients wait in the listen backlog).
+    ``keep_alive_timeout`` how long an idle connection is kept. ``max_connections`` caps
+    open connections: at the cap a new connection takes the place of the oldest idle one;
+    with none idle it is one of the ``reserve_connections``, whose requests go to
+    ``reserve_handler`` (meant to answer health probes and refuse the rest), and beyond
+    those further clients wait in the listen backlog. ``connection_budget`` and
+    ``reserve_budget``, when given, are the counters used (their limits are set here), for
+    whoever reports them.
     ``on_shutdown`` is called the moment shutdown begins (the MCP endpoint ends its SSE
     streams there).
     """
@@ -1164,6 +1260,10 @@ async def serve_h11(
         keep_alive_timeout=keep_alive_timeout,
         max_header_bytes=max_header_bytes,
         max_connections=max_connections,
+        reserve_connections=reserve_connections,
+        reserve_handler=reserve_handler,
+        budget=connection_budget,
+        reserve_budget=reserve_budget,
     )
     # Accept "[::1]" as well as "::1".
     listeners = await trio.open_tcp_listeners(port, host=host.strip("[]") or None)

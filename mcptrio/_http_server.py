@@ -7,6 +7,7 @@ inside the caller's nursery.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import deque
@@ -28,6 +29,7 @@ from ._auth import (
     ResourceServer,
     principal_key,
 )
+from ._budgets import Budget, RateLimiter, connection_cap, raise_file_limit
 from ._config import AuthConfig, HttpConfig
 from ._dispatch import is_known
 from ._errors import MCPError, ParseError
@@ -79,6 +81,8 @@ written first (a stalled GET stream must not hold answers back for long)."""
 _PRIMING_WAIT = 0.05
 """Seconds the priming event waits to share a write with the first message (under load a
 short wait expires often and costs a timer plus a write per request)."""
+_LISTEN = "subscriptions/listen"
+_HEALTH_PATHS = ("/health", "/ready", "/metrics")
 _JSON = "application/json"
 _SSE = "text/event-stream"
 _JSON_HEADERS = (("content-type", _JSON),)
@@ -122,7 +126,7 @@ class _Watch:
 class _LiveSession:
     """A session's in-process state: its transport, peer task and protocol state."""
 
-    __slots__ = ("done", "handler", "id", "legacy_sse", "transport")
+    __slots__ = ("busy", "done", "handler", "id", "legacy_sse", "streams", "transport")
 
     def __init__(self, session_id: str, transport: HttpSessionTransport) -> None:
         self.id = session_id
@@ -130,6 +134,21 @@ class _LiveSession:
         self.handler: ServerSession | None = None
         self.done = trio.Event()
         self.legacy_sse = False
+        # Long-lived streams open, and POSTs being answered: a session with neither is idle.
+        self.streams = 0
+        self.busy = 0
+
+    def idle(self) -> bool:
+        """True when nothing runs on the session: no stream, no request (it may be evicted)."""
+        if self.streams or self.busy or self.legacy_sse:
+            return False
+        handler = self.handler
+        if handler is None:
+            return False
+        try:
+            return handler.peer.statistics().in_flight_incoming == 0
+        except RuntimeError:
+            return False
 
 
 def _accepts(header: str | None, *wanted: str) -> bool:
@@ -216,10 +235,23 @@ class HttpEndpoint:
         self._nursery: trio.Nursery | None = None
         self._shutting_down = trio.Event()
         self._ready = False
-        self._connections = 0
-        self._in_flight = 0
         self._open_streams = 0
         self._resumptions = 0
+        self._evictions = 0
+        # Separate budgets: spending one never refuses work that needs only another.
+        self.connection_budget: Budget | None = None
+        """TCP connections (set when served by the h11 server, which counts them)."""
+        self.health_connection_budget: Budget | None = None
+        """Connections beyond the cap that only answer health probes (h11 server)."""
+        self.in_flight_budget = Budget("in_flight", cfg.max_in_flight_requests)
+        self.stream_budget = Budget("streams", cfg.max_streams)
+        self.session_stream_budget = Budget("session_streams", cfg.max_streams_per_session)
+        self.session_budget = Budget("sessions", cfg.max_sessions)
+        self.session_rate = (
+            RateLimiter(cfg.session_rate, cfg.session_burst, clock=trio.current_time)
+            if cfg.session_rate is not None
+            else None
+        )
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -262,48 +294,108 @@ class HttpEndpoint:
         )
 
     def statistics(self) -> dict[str, int]:
-        """Live sessions, open SSE streams, requests in flight, resumptions."""
+        """Live sessions, open SSE streams (long-lived ones apart), requests in flight,
+        connections, resumptions and sessions evicted to make room."""
+        connections = self.connection_budget
         return {
             "sessions": len(self._live),
             "sse_streams": self._open_streams,
-            "in_flight": self._in_flight,
-            "connections": self._connections,
+            "long_lived_streams": self.stream_budget.in_use,
+            "in_flight": self.in_flight_budget.in_use,
+            "connections": connections.in_use if connections is not None else 0,
             "resumptions": self._resumptions,
+            "evicted_sessions": self._evictions,
         }
+
+    def budgets(self) -> list[Budget]:
+        """Every budget this endpoint keeps, with its use and refusals."""
+        session_streams = self.session_stream_budget
+        session_streams.in_use = max((live.streams for live in self._live.values()), default=0)
+        sessions = self.session_budget
+        sessions.in_use = self.sessions.statistics().active
+        found = [
+            self.connection_budget,
+            self.health_connection_budget,
+            self.in_flight_budget,
+            self.stream_budget,
+            session_streams,
+            sessions,
+        ]
+        budgets = [b for b in found if b is not None]
+        if self.session_rate is not None:
+            rate = Budget("session_rate", self.session_rate.burst)
+            rate.rejected = self.session_rate.rejected
+            budgets.append(rate)
+        return budgets
 
     # -- routing ----------------------------------------------------------------------------
 
     async def handle(self, ex: HttpExchange) -> None:
         """Answer one HTTP request."""
-        if self._connections >= self.config.max_connections:
-            await self._error(
-                ex,
-                503,
-                -32000,
-                "server busy: too many connections; retry shortly",
-                extra=[("retry-after", "1")],
-            )
+        if ex.path in _HEALTH_PATHS and await self._health(ex):
             return
-        self._connections += 1
-        try:
-            await self._route(ex)
-        finally:
-            self._connections -= 1
+        await self._route(ex)
+
+    async def handle_reserved(self, ex: HttpExchange) -> None:
+        """Answer a request on a connection beyond the TCP cap: health probes only, then close."""
+        close = (("connection", "close"),)
+        if ex.path in _HEALTH_PATHS and await self._health(ex, close):
+            return
+        if self.connection_budget is not None:
+            self.connection_budget.refuse()
+        limit = self.connection_budget.limit if self.connection_budget is not None else 0
+        await self._over_budget(
+            ex,
+            "connections",
+            f"server busy: {limit} connections open, its limit (max_connections); retry shortly",
+            extra=close,
+        )
+
+    async def _health(self, ex: HttpExchange, extra: Sequence[tuple[str, str]] = ()) -> bool:
+        """Answer ``/health``, ``/ready`` or ``/metrics``; False for anything else. These use
+        no MCP budget, so they answer while every one is spent."""
+        if ex.method != "GET":
+            return False
+        path = ex.path
+        headers = [("content-type", _JSON), *extra]
+        if path == "/health":
+            await ex.respond(200, headers, b'{"status":"ok"}')
+        elif path == "/ready":
+            ready = self._ready and not self._shutting_down.is_set()
+            status = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
+            await ex.respond(200 if ready else 503, headers, status)
+        elif path == "/metrics" and self.config.metrics:
+            await self._metrics(ex, extra)
+        else:
+            return False
+        return True
+
+    async def _over_budget(
+        self,
+        ex: HttpExchange,
+        budget: str,
+        message: str,
+        *,
+        request_id: RequestId | None = None,
+        status: int = 503,
+        retry_after: float = 1,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Refuse work because ``budget`` is spent: ``status`` with Retry-After, and a JSON-RPC
+        error whose data names the budget."""
+        await self._error(
+            ex,
+            status,
+            -32000,
+            message,
+            request_id=request_id,
+            data={"budget": budget},
+            extra=[("retry-after", str(max(1, math.ceil(retry_after)))), *extra],
+        )
 
     async def _route(self, ex: HttpExchange) -> None:
         cfg = self.config
         path = ex.path
-        if path == "/health" and ex.method == "GET":
-            await ex.respond(200, [("content-type", _JSON)], b'{"status":"ok"}')
-            return
-        if path == "/ready" and ex.method == "GET":
-            ready = self._ready and not self._shutting_down.is_set()
-            status = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
-            await ex.respond(200 if ready else 503, [("content-type", _JSON)], status)
-            return
-        if path == "/metrics" and ex.method == "GET" and cfg.metrics:
-            await self._metrics(ex)
-            return
         if self.auth is not None and path.startswith(PRM_PATH) and ex.method == "GET":
             await self._protected_resource_metadata(ex)
             return
@@ -488,15 +580,24 @@ class HttpEndpoint:
         body = self._count_out(_error_body(code, message, request_id, data))
         await ex.respond(status, [("content-type", _JSON), *extra], body)
 
-    async def _metrics(self, ex: HttpExchange) -> None:
+    async def _metrics(self, ex: HttpExchange, extra: Sequence[tuple[str, str]] = ()) -> None:
         metrics = self.server.metrics
+        for budget in self.budgets():
+            metrics.set_budget(
+                budget.name, in_use=budget.in_use, limit=budget.limit, rejected=budget.rejected
+            )
+        metrics.set_gauge(
+            "http_sessions_evicted",
+            self._evictions,
+            description="Idle sessions ended to make room for new ones.",
+        )
         metrics.set_gauge("http_sessions", len(self._live), description="Live HTTP sessions.")
         metrics.set_gauge("http_sse_streams", self._open_streams, description="Open SSE streams.")
         metrics.set_gauge(
             "http_resumptions", self._resumptions, description="SSE streams resumed so far."
         )
         body = render_prometheus(metrics.statistics()).encode()
-        await ex.respond(200, [("content-type", METRICS_CONTENT_TYPE)], body)
+        await ex.respond(200, [("content-type", METRICS_CONTENT_TYPE), *extra], body)
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -559,7 +660,89 @@ class HttpEndpoint:
         if live.handler is not None:
             # The same principal, perhaps with a refreshed token and other scopes.
             live.handler.principal = principal
+        # Most recently used last: eviction looks from the front.
+        self._live[session_id] = self._live.pop(session_id)
         return live
+
+    async def _create_session(
+        self, ex: HttpExchange, principal: Principal | None, request_id: RequestId | None = None
+    ) -> SessionRecord | None:
+        """A new session record, or None after answering 429 or 503.
+
+        The creation rate per client address is checked first. At ``max_sessions`` the least
+        recently used idle session is ended to make room (its client gets 404 and initializes
+        again); only when none is idle is the request refused.
+        """
+        rate = self.session_rate
+        if rate is not None:
+            wait = rate.take(ex.client_host or "")
+            if wait > 0:
+                await self._over_budget(
+                    ex,
+                    "session_rate",
+                    "Too Many Requests: this address creates sessions faster than"
+                    f" {rate.rate:g} per second (session_rate); retry after the delay given",
+                    request_id=request_id,
+                    status=429,
+                    retry_after=wait,
+                )
+                return None
+        key = principal_key(principal)
+        try:
+            return await self.sessions.create(principal=key)
+        except SessionLimitExceeded as exc:
+            refusal = exc
+        # Only the server-wide limit makes room; a principal at its own limit closes its own.
+        if refusal.principal is None and await self._evict_idle_session():
+            try:
+                return await self.sessions.create(principal=key)
+            except SessionLimitExceeded as exc:
+                refusal = exc
+        self.session_budget.refuse()
+        busy = "" if refusal.principal is not None else "; every session is busy"
+        await self._over_budget(
+            ex, "sessions", f"{refusal}{busy}", request_id=request_id, retry_after=5
+        )
+        return None
+
+    async def _evict_idle_session(self) -> bool:
+        """End the least recently used idle session; False if none is idle."""
+        victim = None
+        for session_id, live in self._live.items():
+            if live.idle():
+                victim = session_id
+                break
+        if victim is None:
+            return False
+        self._evictions += 1
+        log.info("session %s... ended to make room for a new one (max_sessions)", victim[:8])
+        with contextlib.suppress(SessionNotFound):
+            await self.sessions.close(victim)
+        await self._close_live(victim)
+        return True
+
+    def _open_stream(self, live: _LiveSession) -> tuple[str, str] | None:
+        """Count a long-lived stream of ``live``; the refusing budget and why, if any."""
+        cfg = self.config
+        if live.streams >= cfg.max_streams_per_session:
+            self.session_stream_budget.refuse()
+            return (
+                "session_streams",
+                f"this session already has {live.streams} streams open, its limit"
+                " (max_streams_per_session); close one first",
+            )
+        if not self.stream_budget.try_acquire():
+            return (
+                "streams",
+                f"server busy: {cfg.max_streams} streams open, its limit (max_streams);"
+                " retry shortly",
+            )
+        live.streams += 1
+        return None
+
+    def _close_stream(self, live: _LiveSession) -> None:
+        live.streams -= 1
+        self.stream_budget.release()
 
     # -- POST ---------------------------------------------------------------------------------
 
@@ -689,19 +872,23 @@ class HttpEndpoint:
         except MCPError as exc:
             await responder.fail(message.id, exc)
             return
-        if self._in_flight >= self.config.max_in_flight_requests:
-            await self._error(
+        # A listen stream lasts as long as its client wants: it counts as a stream, not as a
+        # request in flight.
+        if message.method == _LISTEN:
+            budget, name, setting = self.stream_budget, "streams", "max_streams"
+        else:
+            budget, name, setting = self.in_flight_budget, "in_flight", "max_in_flight_requests"
+        if not budget.try_acquire():
+            await self._over_budget(
                 ex,
-                503,
-                -32000,
-                f"server busy: {self._in_flight} requests in flight; retry shortly",
+                name,
+                f"server busy: {budget.in_use} {name.replace('_', ' ')} at once, its limit"
+                f" ({setting}); retry shortly",
                 request_id=message.id,
-                extra=[("retry-after", "1")],
             )
             return
         metrics = self.server.metrics
         start = trio.current_time()
-        self._in_flight += 1
         metrics.increment_in_flight()
         # Closing the response stream is how a 2026-07-28 client cancels.
         scope = trio.CancelScope()
@@ -725,7 +912,7 @@ class HttpEndpoint:
                     nursery.cancel_scope.cancel()
         finally:
             responder.close()
-            self._in_flight -= 1
+            budget.release()
             metrics.decrement_in_flight()
 
     async def _run_modern(
@@ -839,12 +1026,8 @@ class HttpEndpoint:
     async def _initialize(
         self, ex: HttpExchange, request: Request, principal: Principal | None
     ) -> None:
-        try:
-            record = await self.sessions.create(principal=principal_key(principal))
-        except SessionLimitExceeded as exc:
-            await self._error(
-                ex, 503, -32000, str(exc), request_id=request.id, extra=[("retry-after", "5")]
-            )
+        record = await self._create_session(ex, principal, request.id)
+        if record is None:
             return
         live = await self._start_live(record.id)
         if live.handler is not None:
@@ -871,23 +1054,40 @@ class HttpEndpoint:
         *,
         extra: Sequence[tuple[str, str]] = (),
     ) -> None:
-        if self._in_flight >= self.config.max_in_flight_requests:
-            await self._error(
+        # initialize is governed by the session budget, so a server busy with requests still
+        # takes new clients.
+        budget = self.in_flight_budget if request.method != "initialize" else None
+        if budget is not None and not budget.try_acquire():
+            await self._over_budget(
                 ex,
-                503,
-                -32000,
-                f"server busy: {self._in_flight} requests in flight; retry shortly",
+                "in_flight",
+                f"server busy: {budget.in_use} requests in flight, its limit"
+                " (max_in_flight_requests); retry shortly",
                 request_id=request.id,
-                extra=[("retry-after", "1"), *extra],
+                extra=extra,
             )
             return
-        if self.config.json_response and live.handler is not None:
-            await self._answer_inline(ex, live, live.handler, request, extra)
-            return
+        live.busy += 1
+        try:
+            if self.config.json_response and live.handler is not None:
+                await self._answer_inline(ex, live, live.handler, request, extra)
+            else:
+                await self._answer_streamed(ex, live, request, extra)
+        finally:
+            live.busy -= 1
+            if budget is not None:
+                budget.release()
+
+    async def _answer_streamed(
+        self,
+        ex: HttpExchange,
+        live: _LiveSession,
+        request: Request,
+        extra: Sequence[tuple[str, str]],
+    ) -> None:
         sse = not self.config.json_response
         stream = live.transport.open_request_stream(request.id, resumable=sse)
         receive = stream.attach()
-        self._in_flight += 1
         try:
             priming: str | None = None
             if sse:
@@ -905,7 +1105,6 @@ class HttpEndpoint:
                 await live.transport.deliver(request)
                 await self._json_response(ex, live, stream, receive, extra=extra)
         finally:
-            self._in_flight -= 1
             stream.detach(receive)
             if stream.finished or not sse:
                 live.transport.forget(stream)
@@ -927,11 +1126,9 @@ class HttpEndpoint:
         transport = live.transport
         stream = transport.open_request_stream(request.id, resumable=False)
         stream.hold()
-        self._in_flight += 1
         try:
             await handler.peer.serve_inline(request)
         finally:
-            self._in_flight -= 1
             stream.detach()
             transport.forget(stream)
         if stream.spilled:
@@ -1154,11 +1351,8 @@ class HttpEndpoint:
         if live is None or not await self._check_version(ex, live):
             return
         last_event_id = ex.headers.get("last-event-id")
-        if last_event_id:
-            await self._resume(ex, live, last_event_id)
-            return
         standalone = live.transport.standalone
-        if standalone.attached:
+        if not last_event_id and standalone.attached:
             await self._error(
                 ex,
                 409,
@@ -1166,6 +1360,20 @@ class HttpEndpoint:
                 "Conflict: this session already has a GET stream open; one at a time",
             )
             return
+        refusal = self._open_stream(live)
+        if refusal is not None:
+            await self._over_budget(ex, *refusal)
+            return
+        try:
+            if last_event_id:
+                await self._resume(ex, live, last_event_id)
+            else:
+                await self._standalone(ex, live)
+        finally:
+            self._close_stream(live)
+
+    async def _standalone(self, ex: HttpExchange, live: _LiveSession) -> None:
+        standalone = live.transport.standalone
         receive = standalone.attach()
         try:
             await ex.start_stream(200, list(_SSE_HEADERS))
@@ -1243,15 +1451,24 @@ class HttpEndpoint:
         if self._shutting_down.is_set():
             await self._error(ex, 503, -32000, "the server is shutting down")
             return
-        try:
-            record = await self.sessions.create(principal=principal_key(principal))
-        except SessionLimitExceeded as exc:
-            await self._error(ex, 503, -32000, str(exc), extra=[("retry-after", "5")])
+        if self.stream_budget.full:
+            self.stream_budget.refuse()
+            await self._over_budget(
+                ex,
+                "streams",
+                f"server busy: {self.config.max_streams} streams open, its limit"
+                " (max_streams); retry shortly",
+            )
+            return
+        record = await self._create_session(ex, principal)
+        if record is None:
             return
         live = await self._start_live(record.id)
         live.legacy_sse = True
         if live.handler is not None:
             live.handler.principal = principal
+        self.stream_budget.acquire()
+        live.streams += 1
         standalone = live.transport.standalone
         receive = standalone.attach()
         try:
@@ -1283,9 +1500,11 @@ class HttpEndpoint:
             finally:
                 self._open_streams -= 1
         finally:
+            self._close_stream(live)
             standalone.detach(receive)
             with trio.CancelScope(shield=True):
-                await self.sessions.close(record.id)
+                with contextlib.suppress(SessionNotFound):  # it may have expired meanwhile
+                    await self.sessions.close(record.id)
                 await self._close_live(record.id)
 
     async def _legacy_sse_post(self, ex: HttpExchange, principal: Principal | None) -> None:
@@ -1312,6 +1531,7 @@ class HttpEndpoint:
             await self._error(ex, 404, -32001, "Session not found; open a new /sse stream")
             return
         live.handler.principal = principal
+        self._live[session_id] = self._live.pop(session_id)
         self.sessions.touch(session_id)
         await live.transport.deliver(incoming)
         await ex.respond(202, [("content-type", "text/plain")], b"Accepted")
@@ -1337,11 +1557,23 @@ async def serve_http(
 
     ``auth`` (or ``config.auth``) makes it an OAuth resource server: every MCP request needs
     a valid bearer token, and the Protected Resource Metadata is served.
+
+    At start the soft open-file limit is raised as far as the process may (the hard limit);
+    with the h11 server, ``config.max_connections`` unset is derived from the result.
     """
     cfg = config if config is not None else HttpConfig()
     endpoint = HttpEndpoint(
         server, cfg, event_store=event_store, session_manager=session_manager, auth=auth
     )
+    fd_limit = raise_file_limit()
+    max_connections = cfg.max_connections
+    if max_connections is None:
+        max_connections = connection_cap(
+            fd_limit, cfg.reserved_file_descriptors, cfg.health_connections
+        )
+    if cfg.server == "h11":
+        endpoint.connection_budget = Budget("connections", max_connections)
+        endpoint.health_connection_budget = Budget("health_connections", cfg.health_connections)
     grace = server.config.shutdown_grace
     host = f"[{cfg.host}]" if ":" in cfg.host and not cfg.host.startswith("[") else cfg.host
     shutdown = trio.Event()
@@ -1369,6 +1601,11 @@ async def serve_http(
                         background=endpoint.run,
                         shutdown_trigger=shutdown.wait,
                         graceful_timeout=grace,
+                        max_connections=max_connections,
+                        reserve_connections=cfg.health_connections,
+                        reserve_handler=endpoint.handle_reserved,
+                        connection_budget=endpoint.connection_budget,
+                        reserve_budget=endpoint.health_connection_budget,
                         on_shutdown=endpoint.begin_shutdown,
                         task_status=task_status,
                     )

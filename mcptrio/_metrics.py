@@ -26,6 +26,7 @@ import attrs
 
 __all__ = [
     "CONTENT_TYPE",
+    "BudgetStats",
     "DEFAULT_BUCKETS",
     "NO_CODE",
     "OTHER",
@@ -152,6 +153,18 @@ class MethodStats:
 
 
 @attrs.frozen
+class BudgetStats:
+    """One budget (connections, requests in flight, streams, sessions...) at one moment."""
+
+    in_use: int
+    """Units in use."""
+    limit: int
+    """Units allowed at once."""
+    rejected: int
+    """Requests or connections refused because the budget was spent."""
+
+
+@attrs.frozen
 class MetricsSnapshot:
     """An immutable copy of every counter at one moment."""
 
@@ -177,6 +190,8 @@ class MetricsSnapshot:
     """Named gauges set by transports and session managers."""
     gauge_help: Mapping[str, str]
     """Description of each named gauge that was given one."""
+    budgets: Mapping[str, BudgetStats] = attrs.field(factory=lambda: types.MappingProxyType({}))
+    """Per budget name (``connections``, ``in_flight``, ``streams``, ``sessions``, ...)."""
 
     @property
     def requests_total(self) -> int:
@@ -259,6 +274,7 @@ class Metrics:
         self._in_flight = 0
         self._gauges: dict[str, float] = {}
         self._gauge_help: dict[str, str] = {}
+        self._budgets: dict[str, BudgetStats] = {}
 
     # -- labels
 
@@ -373,6 +389,14 @@ class Metrics:
             self._check_gauge_name(name)
         self._gauges[name] = self._gauges.get(name, 0) + delta
 
+    def set_budget(self, name: str, *, in_use: int, limit: int, rejected: int) -> None:
+        """Report one budget: units in use, the limit, and refusals so far."""
+        if name not in self._budgets and (
+            len(name) > _MAX_LABEL_CHARS or not _METRIC_NAME.match(name)
+        ):
+            raise ValueError(f"budget name {name!r} must match [a-zA-Z_:][a-zA-Z0-9_:]*")
+        self._budgets[name] = BudgetStats(in_use=in_use, limit=limit, rejected=rejected)
+
     def _check_gauge_name(self, name: str) -> None:
         if not _METRIC_NAME.match(name):
             raise ValueError(f"gauge name {name!r} must match [a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -411,6 +435,7 @@ class Metrics:
             in_flight=self._in_flight,
             gauges=frozen(dict(self._gauges)),
             gauge_help=frozen(dict(self._gauge_help)),
+            budgets=frozen(dict(self._budgets)),
         )
 
 
@@ -429,6 +454,9 @@ _RESERVED_NAMES = frozenset(
         "request_duration_seconds_count",
         "notifications_total",
         "in_flight_requests",
+        "budget_in_use",
+        "budget_limit",
+        "budget_rejections_total",
     }
 )
 
@@ -501,6 +529,20 @@ def render_prometheus(snapshot: MetricsSnapshot, *, prefix: str = "mcptrio") -> 
         name = family("notifications_total", "counter", "Notifications by method and direction.")
         for direction, method, n in sorted(notes, key=lambda t: (t[1], t[0])):
             sample(name, {"method": method, "direction": direction}, n)
+
+    budgets = sorted(snapshot.budgets.items())
+    if budgets:
+        name = family("budget_in_use", "gauge", "Units of each budget in use.")
+        for budget, used in budgets:
+            sample(name, {"budget": budget}, used.in_use)
+        name = family("budget_limit", "gauge", "Units of each budget allowed at once.")
+        for budget, used in budgets:
+            sample(name, {"budget": budget}, used.limit)
+        name = family(
+            "budget_rejections_total", "counter", "Requests or connections refused, by budget."
+        )
+        for budget, used in budgets:
+            sample(name, {"budget": budget}, used.rejected)
 
     for gauge, value in sorted(snapshot.gauges.items()):
         help_text = snapshot.gauge_help.get(gauge, f"Gauge {gauge}.")
