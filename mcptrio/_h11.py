@@ -58,6 +58,8 @@ _ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errn
 # Pauses between accept attempts while the process is out of descriptors (doubling).
 _ACCEPT_BACKOFF_MIN = 0.05
 _ACCEPT_BACKOFF_MAX = 1.0
+# While accepting keeps failing, at most one log line per this many seconds.
+_ACCEPT_LOG_EVERY = 60.0
 # How often a full server looks again for a connection that turned idle.
 _ADMIT_RECHECK = 0.25
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
@@ -303,8 +305,9 @@ class _Server:
 
     async def accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         """Accept connections into ``nursery`` until cancelled."""
-        failing = False
         backoff = _ACCEPT_BACKOFF_MIN
+        logged_at = -math.inf
+        unlogged = 0
         while True:
             if not self._can_admit():
                 # Further clients wait in the listen backlog. A connection ending wakes us;
@@ -317,21 +320,26 @@ class _Server:
             except OSError as exc:
                 if exc.errno not in _ACCEPT_RETRY_ERRNOS:
                     raise
-                # Out of descriptors or memory: one line per episode, not one per attempt.
-                if not failing:
+                # Out of descriptors or memory: an idle connection gives its descriptor up,
+                # and the log gets one line per episode, not one per attempt.
+                self._evict_idle(False) or self._evict_idle(True)
+                now = trio.current_time()
+                if now - logged_at >= _ACCEPT_LOG_EVERY:
+                    more = f"; {unlogged} more times since the last report" if unlogged else ""
                     log.warning(
-                        "cannot accept connections (%s); backing off until it passes (%d open)",
+                        "cannot accept connections (%s); pausing accept, closing idle"
+                        " connections (%d open)%s",
                         exc,
                         len(self.connections),
+                        more,
                     )
-                    failing = True
+                    logged_at, unlogged = now, 0
+                else:
+                    unlogged += 1
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, _ACCEPT_BACKOFF_MAX)
                 continue
-            if failing:
-                log.warning("accepting connections again (%d open)", len(self.connections))
-                failing = False
-                backoff = _ACCEPT_BACKOFF_MIN
+            backoff = _ACCEPT_BACKOFF_MIN
             # Decided once the client is here: no idle connection is closed for nobody. If the
             # room seen before went meanwhile, the client is answered from the reserve.
             reserved = self._admit() is not False

@@ -1365,12 +1365,21 @@ class HttpEndpoint:
             await self._over_budget(ex, *refusal)
             return
         try:
-            if last_event_id:
-                await self._resume(ex, live, last_event_id)
-            else:
-                await self._standalone(ex, live)
+            # A long-lived stream may go quiet for a long time: its budget is given back as
+            # soon as its client leaves, not at the next keep-alive.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._end_when_gone, nursery.cancel_scope, ex)
+                if last_event_id:
+                    await self._resume(ex, live, last_event_id)
+                else:
+                    await self._standalone(ex, live)
+                nursery.cancel_scope.cancel()
         finally:
             self._close_stream(live)
+
+    async def _end_when_gone(self, scope: trio.CancelScope, ex: HttpExchange) -> None:
+        await ex.wait_disconnected()
+        scope.cancel()
 
     async def _standalone(self, ex: HttpExchange, live: _LiveSession) -> None:
         standalone = live.transport.standalone
