@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests lint typecheck docs bench``."""
+"""Developer tasks: ``nox -s tests lint typecheck docs bench load``."""
 
 from __future__ import annotations
 
@@ -48,6 +48,18 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", DEV)
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """1,000 SDK-like clients for 60 s against one server process (not part of the tests).
+
+    Each holds its GET stream and calls a tool every second; prints errors, latency
+    percentiles per operation, requests/s and the server's memory. Arguments go to
+    ``python -m bench.load``, e.g. ``nox -s load -- --clients 300 --duration 20``.
+    """
+    session.install("-e", DEV)
+    session.run("python", "-m", "bench.load", *session.posargs)
 
 
 @nox.session
