@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -1666,7 +1667,39 @@ async def _serve_hypercorn(
     # Hypercorn counts a connection whose request head is still arriving as idle: its
     # keep-alive timeout is the only bound it puts on a slow head (it closes, without a 408).
     hconfig.keep_alive_timeout = cfg.header_timeout
+    # Hypercorn's default (100) makes clients arriving together wait for SYN retries.
+    hconfig.backlog = 4096
+    # Hypercorn has no cap on connections: the TCP budget does not exist there. Its accept
+    # loop (trio.serve_listeners) logs every failed accept with a traceback, ten a second
+    # while out of descriptors: one line per minute gets through.
+    quiet = _OncePerInterval(60.0)
+    accept_log = logging.getLogger("trio.serve_listeners")
+    accept_log.addFilter(quiet)
     app: Any = endpoint.asgi_app()
-    await hypercorn.trio.serve(
-        app, hconfig, shutdown_trigger=shutdown.wait, task_status=task_status
-    )
+    try:
+        await hypercorn.trio.serve(
+            app, hconfig, shutdown_trigger=shutdown.wait, task_status=task_status
+        )
+    finally:
+        accept_log.removeFilter(quiet)
+
+
+class _OncePerInterval(logging.Filter):
+    """Let one record through per ``interval`` seconds (a log line per episode, not a storm)."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self.interval = interval
+        self.last = -math.inf
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            self.dropped += 1
+            return False
+        self.last = now
+        if self.dropped:
+            record.msg = f"{record.msg} ({self.dropped} more since the last report)"
+            self.dropped = 0
+        return True
