@@ -639,3 +639,37 @@ async def probe_health(url: str) -> None:
             with trio.fail_after(10):
                 health = await http.get(url.removesuffix("/mcp") + "/health")
             assert health.status_code == 200
+
+
+async def test_a_2026_listen_counts_as_a_stream_not_as_a_request(adapter: str) -> None:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    listen = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "subscriptions/listen",
+        "params": {"_meta": meta, "notifications": {"toolsListChanged": True}},
+    }
+    modern = {
+        "accept": ACCEPT,
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "subscriptions/listen",
+    }
+    async with (
+        running(server=adapter, max_streams=1, max_in_flight_requests=1) as info,
+        httpx.AsyncClient(timeout=30) as http,
+        http.stream("POST", info.url, json=listen, headers=modern) as held,
+    ):
+        assert held.status_code == 200
+        with trio.fail_after(10):
+            while info.endpoint.stream_budget.in_use == 0:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        assert info.endpoint.in_flight_budget.in_use == 0
+        second = await http.post(info.url, json={**listen, "id": 2}, headers=modern)
+        refused(second, 503, "streams")
+        assert second.json()["id"] == 2
+        # A request still has the whole in-flight budget.
+        session_id = await initialize(http, info)
+        await echo(http, info, session_id, 3)
