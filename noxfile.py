@@ -54,7 +54,7 @@ def bench(session: nox.Session) -> None:
 def load(session: nox.Session) -> None:
     """1,000 SDK-like clients for 60 s against one server process (not part of the tests).
 
-    Each holds its GET stream and calls a tool every second; prints errors, latency
+    Each holds its GET stream and calls a tool every 5 s; prints errors, latency
     percentiles per operation, requests/s and the server's memory. Arguments go to
     ``python -m bench.load``, e.g. ``nox -s load -- --clients 300 --duration 20``.
     """

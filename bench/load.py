@@ -68,6 +68,13 @@ def raise_own_limit(needed: int) -> int:
     return soft
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process in KiB: resident memory now and its peak."""
     rss = hwm = 0
@@ -172,10 +179,12 @@ class LoadClient:
                 nursery.start_soon(self.hold_stream, http, session_id, opened)
                 await opened.wait()
                 # Spread the calls of all clients evenly over the interval.
-                await trio.sleep(random.uniform(0, interval))
-                while trio.current_time() < stop_at:
+                due = trio.current_time() + random.uniform(0, interval)
+                while due < stop_at:
+                    await trio.sleep_until(due)
                     await self.call(http, session_id)
-                    await trio.sleep(interval)
+                    # A fixed cadence: a late call is not followed by a longer pause.
+                    due = max(due + interval, trio.current_time())
                 nursery.cancel_scope.cancel()
             response = await self.timed(http, "delete", "DELETE", headers=_headers(session_id))
             if response.status_code != 200:
@@ -263,7 +272,13 @@ async def drive(args: argparse.Namespace, url: str, pid: int) -> tuple[Results, 
     return results, elapsed, max(peak, rss_kib(pid)[1])
 
 
-def report(results: Results, elapsed: float, rss: tuple[int, int, int], args: Any) -> str:
+def report(
+    results: Results,
+    elapsed: float,
+    rss: tuple[int, int, int],
+    cpu: tuple[float, float],
+    args: Any,
+) -> str:
     lines = [
         f"clients: {args.clients}, duration: {args.duration:.0f} s after a {args.ramp:.0f} s"
         f" ramp, one tools/call per client every {args.interval:g} s",
@@ -282,6 +297,11 @@ def report(results: Results, elapsed: float, rss: tuple[int, int, int], args: An
         )
     rate = results.requests / elapsed
     lines.append(f"requests/s: {rate:.0f} ({results.requests} in {elapsed:.1f} s)")
+    server_cpu, driver_cpu = cpu
+    lines.append(
+        f"CPU seconds during the run: server {server_cpu:.1f}, this driver {driver_cpu:.1f}"
+        f" ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
+    )
     before, peak, after = rss
     lines.append(
         f"server RSS: before {before / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB,"
@@ -296,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of steady load")
     parser.add_argument("--ramp", type=float, default=5.0, help="seconds to start every client")
     parser.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between one client's calls"
+        "--interval", type=float, default=5.0, help="seconds between one client's calls"
     )
     args = parser.parse_args(argv)
     raise_own_limit(2 * args.clients + 100)
@@ -312,10 +332,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         time.sleep(0.5)
         before = rss_kib(server.pid)[0]
+        server_cpu = cpu_seconds(server.pid)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        driver_cpu = usage.ru_utime + usage.ru_stime
         results, elapsed, peak = trio.run(drive, args, url, server.pid)
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        driver_cpu = usage.ru_utime + usage.ru_stime - driver_cpu
         time.sleep(2.0)  # let the server let go of what the clients left behind
         after = rss_kib(server.pid)[0]
-        print(report(results, elapsed, (before, peak, after), args))
+        print(report(results, elapsed, (before, peak, after), (server_cpu, driver_cpu), args))
         return 1 if results.errors else 0
     finally:
         server.terminate()
