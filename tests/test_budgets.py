@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from mcptrio import HttpConfig, Server, ServerConfig, serve_http
 from mcptrio._budgets import Budget, RateLimiter, connection_cap
 from mcptrio._http_server import HttpServerInfo
+from mcptrio._metrics import Metrics, render_prometheus
 from mcptrio._sse import SSEDecoder
 
 ACCEPT = "application/json, text/event-stream"
@@ -230,6 +231,22 @@ def test_connection_cap_leaves_room_for_files_and_probes() -> None:
     # A small limit keeps at most a quarter for other files.
     assert connection_cap(128, 256, 4) == 128 - 32 - 4
     assert connection_cap(None, 256, 4) == 10_000
+
+
+def test_budgets_are_rendered_for_prometheus() -> None:
+    metrics = Metrics()
+    metrics.set_budget("streams", in_use=3, limit=10, rejected=2)
+    metrics.set_budget("sessions", in_use=1, limit=5, rejected=0)
+    text = render_prometheus(metrics.statistics())
+    assert "# TYPE mcptrio_budget_in_use gauge" in text
+    assert 'mcptrio_budget_in_use{budget="streams"} 3' in text
+    assert 'mcptrio_budget_limit{budget="sessions"} 5' in text
+    assert "# TYPE mcptrio_budget_rejections_total counter" in text
+    assert 'mcptrio_budget_rejections_total{budget="streams"} 2' in text
+    with pytest.raises(ValueError, match="budget name"):
+        metrics.set_budget("no spaces", in_use=0, limit=0, rejected=0)
+    with pytest.raises(ValueError, match="built-in"):
+        metrics.set_gauge("budget_limit", 1)
 
 
 def test_default_budgets_fit_a_thousand_clients_with_get_streams() -> None:
