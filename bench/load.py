@@ -75,6 +75,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def waited_seconds(pid: int) -> float:
+    """Seconds a process has spent ready to run but waiting for a CPU (other work had it)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
 def rss_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process in KiB: resident memory now and its peak."""
     rss = hwm = 0
@@ -276,7 +285,7 @@ def report(
     results: Results,
     elapsed: float,
     rss: tuple[int, int, int],
-    cpu: tuple[float, float],
+    cpu: tuple[float, float, float, float],
     args: Any,
 ) -> str:
     lines = [
@@ -297,10 +306,14 @@ def report(
         )
     rate = results.requests / elapsed
     lines.append(f"requests/s: {rate:.0f} ({results.requests} in {elapsed:.1f} s)")
-    server_cpu, driver_cpu = cpu
+    server_cpu, driver_cpu, server_wait, driver_wait = cpu
     lines.append(
         f"CPU seconds during the run: server {server_cpu:.1f}, this driver {driver_cpu:.1f}"
         f" ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
+    )
+    lines.append(
+        f"seconds ready to run but waiting for a CPU: server {server_wait:.1f},"
+        f" this driver {driver_wait:.1f}"
     )
     before, peak, after = rss
     lines.append(
@@ -333,15 +346,20 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.5)
         before = rss_kib(server.pid)[0]
         server_cpu = cpu_seconds(server.pid)
+        server_wait = waited_seconds(server.pid)
+        driver_wait = waited_seconds(os.getpid())
         usage = resource.getrusage(resource.RUSAGE_SELF)
         driver_cpu = usage.ru_utime + usage.ru_stime
         results, elapsed, peak = trio.run(drive, args, url, server.pid)
         server_cpu = cpu_seconds(server.pid) - server_cpu
+        server_wait = waited_seconds(server.pid) - server_wait
+        driver_wait = waited_seconds(os.getpid()) - driver_wait
         usage = resource.getrusage(resource.RUSAGE_SELF)
         driver_cpu = usage.ru_utime + usage.ru_stime - driver_cpu
         time.sleep(2.0)  # let the server let go of what the clients left behind
         after = rss_kib(server.pid)[0]
-        print(report(results, elapsed, (before, peak, after), (server_cpu, driver_cpu), args))
+        cpu = (server_cpu, driver_cpu, server_wait, driver_wait)
+        print(report(results, elapsed, (before, peak, after), cpu, args))
         return 1 if results.errors else 0
     finally:
         server.terminate()
