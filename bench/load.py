@@ -358,8 +358,14 @@ def main(argv: list[str] | None = None) -> int:
         driver_cpu = usage.ru_utime + usage.ru_stime - driver_cpu
         time.sleep(2.0)  # let the server let go of what the clients left behind
         after = rss_kib(server.pid)[0]
+        metrics = httpx.get(url.removesuffix("/mcp") + "/metrics", timeout=30).text
         cpu = (server_cpu, driver_cpu, server_wait, driver_wait)
         print(report(results, elapsed, (before, peak, after), cpu, args))
+        # What the server still holds once every client has gone (nothing, if none leaked).
+        print("server budgets after the run:")
+        for line in metrics.splitlines():
+            if line.startswith(("mcptrio_budget_in_use", "mcptrio_budget_rejections_total")):
+                print(f"  {line}")
         return 1 if results.errors else 0
     finally:
         server.terminate()
