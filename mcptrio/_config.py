@@ -334,7 +334,8 @@ class HttpConfig(_ConfigBase):
         validator=attrs.validators.optional(_float_check(above=0.0)),  # type: ignore[arg-type]
     )
     """Sessions one client address may create per second once its burst is spent (429 with
-    Retry-After beyond); None: no limit."""
+    Retry-After beyond); None: no limit. Behind a proxy in ``trust_forwarded_from`` the
+    address is the one it forwards (``X-Forwarded-For`` or ``Forwarded: for=``)."""
 
     session_burst: int = attrs.field(default=1000, validator=_int_at_least(1))
     """Sessions one client address may create at once before ``session_rate`` applies."""

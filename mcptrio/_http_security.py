@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_ALLOWED_HOSTS",
     "HostPolicy",
     "check_request",
+    "client_address",
     "default_origins",
 ]
 
@@ -380,6 +381,54 @@ def _check_origin(compiled: _Compiled, origin: str) -> str | None:
         if pattern.scheme == scheme and pattern.host.matches(name, port):
             return None
     return f"Origin {origin!r} is not allowed; add it to {_ORIGINS_KEY}"
+
+
+def client_address(
+    policy: HostPolicy,
+    *,
+    peer_ip: str | None,
+    forwarded_for: str | None,
+    forwarded: str | None,
+) -> str | None:
+    """The address a request came from, for per-client limits.
+
+    ``peer_ip`` unless it is a trusted proxy; then the rightmost address in
+    ``X-Forwarded-For`` (``forwarded_for``) or the ``for=`` parameters of ``Forwarded`` that
+    is not itself a trusted proxy (entries to its left were written by the client and may be
+    anything). A trusted peer whose header names no usable address counts as itself.
+    """
+    compiled = _compile(policy)
+    if not _trusted(compiled, peer_ip):
+        return peer_ip
+    hops: list[str] = []
+    try:
+        if forwarded is not None:
+            for element in _split_outside_quotes(forwarded, ","):
+                for pair in _split_outside_quotes(element, ";"):
+                    key, sep, raw = pair.partition("=")
+                    if sep and key.strip().lower() == "for":
+                        hops.append(_unquote(raw.strip()))
+        elif forwarded_for is not None:
+            hops = forwarded_for.split(",")
+    except ValueError:
+        return peer_ip
+    for hop in reversed(hops):
+        address = _peer_address(_strip_port(hop.strip()))
+        if address is None:
+            return peer_ip  # unknown, obfuscated or malformed: no better name than the proxy
+        text = str(address)
+        if not _trusted(compiled, text):
+            return text
+    return peer_ip
+
+
+def _strip_port(hop: str) -> str:
+    """``1.2.3.4:80`` -> ``1.2.3.4``; ``[::1]:80`` -> ``::1``; an IPv6 address unchanged."""
+    if hop.startswith("["):
+        return hop[1:].partition("]")[0]
+    if hop.count(":") == 1:
+        return hop.partition(":")[0]
+    return hop
 
 
 def _trusted(compiled: _Compiled, peer_ip: str | None) -> bool:

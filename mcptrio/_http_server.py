@@ -36,7 +36,7 @@ from ._dispatch import is_known
 from ._errors import MCPError, ParseError
 from ._event_store import EventEvicted, EventStore, MemoryEventStore, parse_event_id
 from ._http_modern import ModernResponder, check_modern_headers, is_modern_http_request
-from ._http_security import HostPolicy, check_request
+from ._http_security import HostPolicy, check_request, client_address
 from ._http_session import Delivery, HttpSessionTransport, SessionStream
 from ._http_types import BodyTooLarge, Headers, HttpExchange
 from ._jsonrpc import (
@@ -676,7 +676,14 @@ class HttpEndpoint:
         """
         rate = self.session_rate
         if rate is not None:
-            wait = rate.take(ex.client_host or "")
+            headers = ex.headers
+            address = client_address(
+                self.policy,
+                peer_ip=ex.client_host,
+                forwarded_for=headers.get("x-forwarded-for"),
+                forwarded=headers.get("forwarded"),
+            )
+            wait = rate.take(address or "")
             if wait > 0:
                 await self._over_budget(
                     ex,

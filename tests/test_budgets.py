@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from mcptrio import HttpConfig, Server, ServerConfig, serve_http
 from mcptrio._budgets import Budget, RateLimiter, connection_cap
+from mcptrio._http_security import HostPolicy, client_address
 from mcptrio._http_server import HttpServerInfo
 from mcptrio._metrics import Metrics, render_prometheus
 from mcptrio._sse import SSEDecoder
@@ -231,6 +232,47 @@ def test_connection_cap_leaves_room_for_files_and_probes() -> None:
     # A small limit keeps at most a quarter for other files.
     assert connection_cap(128, 256, 4) == 128 - 32 - 4
     assert connection_cap(None, 256, 4) == 10_000
+
+
+def test_client_address_believes_forwarding_only_from_trusted_proxies() -> None:
+    policy = HostPolicy(trust_forwarded_from=("10.0.0.0/8",))
+
+    def address(peer: str, xff: str | None = None, fwd: str | None = None) -> str | None:
+        return client_address(policy, peer_ip=peer, forwarded_for=xff, forwarded=fwd)
+
+    assert address("203.0.113.9", "198.51.100.1") == "203.0.113.9"  # not a proxy: ignored
+    assert address("10.0.0.1", "198.51.100.1") == "198.51.100.1"
+    # The client wrote the left part; the first address no trusted proxy added is the one.
+    assert address("10.0.0.1", "1.1.1.1, 198.51.100.1, 10.0.0.7") == "198.51.100.1"
+    assert address("10.0.0.1", "10.0.0.5, 10.0.0.7") == "10.0.0.1"
+    assert address("10.0.0.1", "198.51.100.1:4711") == "198.51.100.1"
+    assert address("10.0.0.1", "garbage") == "10.0.0.1"
+    assert address("10.0.0.1", None) == "10.0.0.1"
+    assert address("10.0.0.1", None, 'for="[2001:db8::1]:4711";proto=https') == "2001:db8::1"
+    assert address("10.0.0.1", None, "for=198.51.100.2, for=10.0.0.9") == "198.51.100.2"
+    assert address("10.0.0.1", None, "for=unknown") == "10.0.0.1"
+    assert address("10.0.0.1", None, 'for="unterminated') == "10.0.0.1"
+
+
+_ips = st.ip_addresses(v=4).map(str)
+
+
+@given(peer=_ips, hops=st.lists(_ips, max_size=6), junk=st.text(max_size=40))
+def test_client_address_never_takes_a_name_from_an_untrusted_peer(
+    peer: str, hops: list[str], junk: str
+) -> None:
+    policy = HostPolicy(trust_forwarded_from=("10.0.0.0/8",))
+    result = client_address(
+        policy, peer_ip=peer, forwarded_for=", ".join([junk, *hops]), forwarded=None
+    )
+    if not peer.startswith("10."):
+        assert result == peer
+    else:
+        untrusted = [h for h in hops if not h.startswith("10.")]
+        # The rightmost address no trusted proxy wrote, or the proxy itself.
+        assert result in ([untrusted[-1]] if untrusted else []) + [peer] + [junk.strip()]
+        if hops and not hops[-1].startswith("10."):
+            assert result == hops[-1]
 
 
 def test_budgets_are_rendered_for_prometheus() -> None:
@@ -494,6 +536,31 @@ async def test_session_creation_rate_per_address_answers_429(adapter: str) -> No
         refused(legacy, 429, "session_rate")
         metrics = (await http.get(base(info) + "/metrics")).text
         assert 'mcptrio_budget_rejections_total{budget="session_rate"} 2' in metrics
+        # Forwarded addresses are believed only from a trusted proxy: here, none is.
+        forged = await http.post(
+            info.url, json=init_message(5), headers=headers(**{"x-forwarded-for": "192.0.2.1"})
+        )
+        refused(forged, 429, "session_rate")
+
+
+async def test_behind_a_trusted_proxy_each_client_address_has_its_own_rate(adapter: str) -> None:
+    async with (
+        running(
+            server=adapter,
+            session_rate=0.5,
+            session_burst=1,
+            trust_forwarded_from=("127.0.0.1",),
+        ) as info,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        for client in ("192.0.2.1", "192.0.2.2"):
+            forwarded = headers(**{"x-forwarded-for": client})
+            response = await http.post(info.url, json=init_message(), headers=forwarded)
+            assert response.status_code == 200, response.text
+        again = await http.post(
+            info.url, json=init_message(), headers=headers(**{"x-forwarded-for": "192.0.2.1"})
+        )
+        refused(again, 429, "session_rate")
 
 
 # -- budgets are separate -------------------------------------------------------------------
