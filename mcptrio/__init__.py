@@ -8,6 +8,7 @@ from ._auth import JwtValidator as JwtValidator
 from ._auth import Principal as Principal
 from ._auth import ResourceServer as ResourceServer
 from ._auth import TokenValidator as TokenValidator
+from ._budgets import Budget as Budget
 from ._change_bus import ChangeBus as ChangeBus
 from ._change_bus import ChangeBusStatistics as ChangeBusStatistics
 from ._change_bus import ChangeEvent as ChangeEvent
