@@ -695,17 +695,12 @@ class HttpEndpoint:
                     retry_after=wait,
                 )
                 return None
-        key = principal_key(principal)
         try:
-            return await self.sessions.create(principal=key)
+            return await self.sessions.create(
+                principal=principal_key(principal), make_room=self._evict_idle_session
+            )
         except SessionLimitExceeded as exc:
             refusal = exc
-        # Only the server-wide limit makes room; a principal at its own limit closes its own.
-        if refusal.principal is None and await self._evict_idle_session():
-            try:
-                return await self.sessions.create(principal=key)
-            except SessionLimitExceeded as exc:
-                refusal = exc
         self.session_budget.refuse()
         busy = "" if refusal.principal is not None else "; every session is busy"
         await self._over_budget(

@@ -422,41 +422,58 @@ class SessionManager:
 
     # ----------------------------------------------------------------------- operations
 
-    async def create(self, *, principal: str | None = None, **fields: Any) -> SessionRecord:
+    async def create(
+        self,
+        *,
+        principal: str | None = None,
+        make_room: Callable[[], Awaitable[bool]] | None = None,
+        **fields: Any,
+    ) -> SessionRecord:
         """Create and store a session with a fresh id; ``fields`` are :class:`SessionRecord` fields.
 
         Raises :class:`SessionLimitExceeded` when the server or the principal is at its limit,
-        after first expiring sessions that are already past their time.
+        after first expiring sessions that are already past their time. At ``max_sessions``,
+        ``make_room`` (when given) is awaited once, outside the manager's lock, to end a session
+        of the caller's choosing; it returns whether it did, and if so creation is tried again.
         """
         _check_fields("create()", fields)
-        expired: list[SessionRecord] = []
-        record: SessionRecord | None = None
-        async with self._lock:
-            now = self._clock()
-            refusal = await self._refusal(principal)
-            if refusal is not None:
-                # Sessions past their time but not yet swept must not block new ones.
-                expired = await self._expire_locked(now)
+        refusal: SessionLimitExceeded | None = None
+        for attempt in range(2):
+            expired: list[SessionRecord] = []
+            record: SessionRecord | None = None
+            async with self._lock:
+                now = self._clock()
                 refusal = await self._refusal(principal)
-            if refusal is None:
-                record = SessionRecord(
-                    id=new_session_id(),
-                    principal=principal,
-                    created_at=now,
-                    last_active_at=now,
-                    expires_at=self._expiry(now, now),
-                    **fields,
-                )
-                await self._store.put(record)
-                self._created += 1
-                self._active += 1
-            else:
-                self._rejected += 1
-        await self._notify(expired)
-        if refusal is not None:
-            raise refusal
-        assert record is not None
-        return record
+                if refusal is not None:
+                    # Sessions past their time but not yet swept must not block new ones.
+                    expired = await self._expire_locked(now)
+                    refusal = await self._refusal(principal)
+                if refusal is None:
+                    record = SessionRecord(
+                        id=new_session_id(),
+                        principal=principal,
+                        created_at=now,
+                        last_active_at=now,
+                        expires_at=self._expiry(now, now),
+                        **fields,
+                    )
+                    await self._store.put(record)
+                    self._created += 1
+                    self._active += 1
+            await self._notify(expired)
+            if record is not None:
+                return record
+            assert refusal is not None
+            if (
+                attempt > 0
+                or make_room is None
+                or refusal.principal is not None  # a principal makes room by closing its own
+                or not await make_room()
+            ):
+                break
+        self._rejected += 1
+        assert refusal is not None
+        raise refusal
 
     async def get(self, session_id: str, *, principal: str | None = None) -> SessionRecord:
         """The live session with this id, including activity not yet written to the store.

@@ -217,6 +217,43 @@ async def test_max_sessions() -> None:
     assert manager.statistics().rejected_total == 1
 
 
+async def test_make_room_is_asked_once_at_the_limit() -> None:
+    manager = SessionManager(MemorySessionStore(), SessionConfig(max_sessions=2))
+    oldest = await manager.create()
+    await manager.create()
+    asked: list[str] = []
+
+    async def evict_oldest() -> bool:
+        asked.append("evict")
+        await manager.close(oldest.id)  # takes the manager's lock: called outside it
+        return True
+
+    await manager.create(make_room=evict_oldest)
+    assert asked == ["evict"]
+    assert manager.statistics().rejected_total == 0
+
+    async def nothing_idle() -> bool:
+        asked.append("none")
+        return False
+
+    with pytest.raises(SessionLimitExceeded):
+        await manager.create(make_room=nothing_idle)
+    assert asked == ["evict", "none"]
+    assert manager.statistics().rejected_total == 1
+
+
+async def test_make_room_is_not_asked_for_a_principal_at_its_own_limit() -> None:
+    config = SessionConfig(max_sessions=10, max_sessions_per_principal=1)
+    manager = SessionManager(MemorySessionStore(), config)
+    await manager.create(principal="alice")
+
+    async def never() -> bool:
+        raise AssertionError("make_room called for a per-principal refusal")
+
+    with pytest.raises(SessionLimitExceeded, match="this principal"):
+        await manager.create(principal="alice", make_room=never)
+
+
 async def test_max_sessions_per_principal() -> None:
     config = SessionConfig(max_sessions=10, max_sessions_per_principal=2)
     manager = SessionManager(MemorySessionStore(), config)
