@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -34,6 +34,10 @@ from sdk import SCRIPTS_DIR
 
 from mcptrio import (
     AuthConfig,
+    AuthorizationCodeGrant,
+    ClientMetadata,
+    HeadlessAuthorization,
+    OAuthClientAuth,
     HttpConfig,
     JwtValidator,
     Principal,
@@ -958,3 +962,57 @@ async def test_a_mounted_endpoint_names_its_resource_by_the_host() -> None:
             "resource_metadata": "http://mcp.example:8080/.well-known/oauth-protected-resource/mcp"
         }
         nursery.cancel_scope.cancel()
+
+
+# ---- our OAuth client against the real authorization server ---------------------------------------
+
+REDIRECT = "http://127.0.0.1:33418/callback"
+
+
+def our_oauth(url: str, **options: Any) -> OAuthClientAuth:
+    """Our client with the authorization-code grant, approving headlessly."""
+    browser = HeadlessAuthorization()
+    return OAuthClientAuth(
+        url,
+        grant=AuthorizationCodeGrant(
+            redirect_handler=browser.redirect, callback_handler=browser.callback
+        ),
+        client_metadata=ClientMetadata(client_name="mcptrio tests", redirect_uris=(REDIRECT,)),
+        **options,
+    )
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_our_oauth_client_completes_the_flow_against_everything(
+    auth_server: AuthServer, mode: Literal["legacy", "2026-07-28"]
+) -> None:
+    env = [
+        "env",
+        f"MCPTRIO_HTTP__AUTH__AUTHORIZATION_SERVERS={auth_server.issuer}",
+        "MCPTRIO_HTTP__AUTH__SCOPES_SUPPORTED=mcp:read",
+    ]
+    command = [*env, *mcptrio_http_command("examples/everything.py")]
+    registered_before = set(auth_server.clients)
+    with trio.fail_after(60):
+        async with open_http_server(command) as running:
+            auth = our_oauth(running.url)
+            async with (
+                open_http_transport(running.url, auth=auth) as transport,
+                open_client(transport, mode=mode) as client,
+            ):
+                assert "test_simple_text" in {t.name for t in await client.all_tools()}
+                result = await client.call_tool("test_simple_text")
+                version = client.protocol_version
+    assert result.content[0].text == "This is a simple text response for testing."  # type: ignore[union-attr]
+    assert version == ("2025-11-25" if mode == "legacy" else mode)
+    assert auth.authorizations == 1
+    [client_id] = set(auth_server.clients) - registered_before  # dynamic registration
+    registration = await auth.storage.load_client(auth_server.issuer)
+    assert registration is not None and registration.client_id == client_id
+    assert auth_server.clients[client_id].metadata["redirect_uris"] == [REDIRECT]
+    tokens = await auth.storage.load_tokens(running.url)
+    assert tokens is not None and tokens.refresh_token
+    assert tokens.issuer == auth_server.issuer
+    claims = jwt.decode(tokens.access_token, auth_server.rsa_key).claims
+    assert claims["aud"] == running.url  # RFC 8707: the resource from the metadata
+    assert claims["scope"] == "mcp:read" and claims["client_id"] == client_id
