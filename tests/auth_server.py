@@ -175,6 +175,10 @@ class AuthServer:
         self._signing = self.rsa_key
         self.jwks_fetches = 0
         self.introspections = 0
+        self.token_lifetime = 3600
+        """``expires_in`` (seconds) of the access tokens the token endpoint issues."""
+        self.grants: list[tuple[str, str]] = []
+        """``(grant_type, subject)`` of every token the token endpoint issued, in order."""
         self.client_id = "mcptrio-test-client"
         self.client_secret = secrets.token_urlsafe(24)
         self.clients[self.client_id] = _Client(
@@ -358,17 +362,19 @@ class AuthServer:
 
         def save_token(token: dict[str, Any], request: Any) -> None:
             claims = jwt.decode(token["access_token"], outer._signing).claims
+            subject = request.user.get_user_id() if request.user else request.client.client_id
             record = _Token(
                 access_token=token["access_token"],
                 refresh_token=token.get("refresh_token"),
                 client_id=request.client.client_id,
                 scope=token.get("scope", ""),
-                subject=request.user.get_user_id() if request.user else request.client.client_id,
+                subject=subject,
                 audience=claims.get("aud"),
                 issued_at=time.time(),
                 expires_in=int(token.get("expires_in", 3600)),
             )
             with outer._lock:
+                outer.grants.append((flask_request.form.get("grant_type", ""), subject))
                 outer.tokens[record.access_token] = record
                 if record.refresh_token:
                     outer.tokens[record.refresh_token] = record
@@ -376,7 +382,11 @@ class AuthServer:
         server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
         server.register_token_generator(
             "default",
-            TokenGenerator("", refresh_token_generator=lambda **_: secrets.token_hex(24)),
+            TokenGenerator(
+                "",
+                refresh_token_generator=lambda **_: secrets.token_hex(24),
+                expires_generator=lambda client, grant_type: outer.token_lifetime,
+            ),
         )
 
         class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+import attrs
 import httpx
 import orjson
 import pytest
@@ -1003,6 +1004,25 @@ async def test_our_oauth_client_completes_the_flow_against_everything(
                 assert "test_simple_text" in {t.name for t in await client.all_tools()}
                 result = await client.call_tool("test_simple_text")
                 version = client.protocol_version
+            # Later, with an access token the server finds expired: the stored refresh token
+            # gets a new one, without another authorization.
+            stored = await auth.storage.load_tokens(running.url)
+            assert stored is not None
+            expired = auth_server.mint(audience=running.url, expires_in=-3600)
+            await auth.storage.save_tokens(running.url, attrs.evolve(stored, access_token=expired))
+            later = our_oauth(running.url, storage=auth.storage)
+            async with (
+                open_http_transport(running.url, auth=later) as transport,
+                open_client(transport, mode=mode) as client,
+            ):
+                again = await client.call_tool("test_simple_text")
+    assert again.content == result.content
+    assert later.authorizations == 0
+    assert auth_server.grants[1:] == [("refresh_token", "alice")]
+    refreshed = await later.storage.load_tokens(running.url)
+    assert refreshed is not None
+    assert refreshed.access_token not in (expired, stored.access_token)
+    assert refreshed.refresh_token not in (None, stored.refresh_token)  # rotated
     assert result.content[0].text == "This is a simple text response for testing."  # type: ignore[union-attr]
     assert version == ("2025-11-25" if mode == "legacy" else mode)
     assert auth.authorizations == 1
@@ -1016,3 +1036,75 @@ async def test_our_oauth_client_completes_the_flow_against_everything(
     claims = jwt.decode(tokens.access_token, auth_server.rsa_key).claims
     assert claims["aud"] == running.url  # RFC 8707: the resource from the metadata
     assert claims["scope"] == "mcp:read" and claims["client_id"] == client_id
+    assert auth_server.grants[0] == ("authorization_code", "alice")
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_our_oauth_client_refreshes_early_and_steps_up_on_insufficient_scope(
+    auth_server: AuthServer, mode: Literal["legacy", "2026-07-28"]
+) -> None:
+    # Only mcp:read is advertised, so the first authorization asks for just that.
+    async with serving(auth_server, scopes_supported=("mcp:read",)) as url:
+        # Tokens that expire within the client's margin are refreshed before they are sent.
+        auth_server.token_lifetime = 10
+        auth = our_oauth(url)
+        async with (
+            open_http_transport(url, auth=auth) as transport,
+            open_client(transport, mode=mode) as client,
+        ):
+            who = await client.call_tool("whoami")
+            assert who.content[0].text == "alice mcp:read"  # type: ignore[union-attr]
+            kinds = [kind for kind, _ in auth_server.grants]
+            assert kinds[0] == "authorization_code"
+            assert kinds[1:] and set(kinds[1:]) == {"refresh_token"}
+            auth_server.token_lifetime = 3600
+            assert "reset" not in {t.name for t in await client.all_tools()}
+            # 403 insufficient_scope: authorize again for the union of the scopes.
+            reset = await client.call_tool("reset")
+            assert reset.content[0].text == "reset done"  # type: ignore[union-attr]
+            assert auth_server.grants[-1] == ("authorization_code", "alice")
+            who = await client.call_tool("whoami")
+            assert who.content[0].text == "alice mcp:admin mcp:read"  # type: ignore[union-attr]
+            assert "reset" in {t.name for t in await client.all_tools()}
+        assert auth.authorizations == 2
+        tokens = await auth.storage.load_tokens(url)
+        assert tokens is not None and set((tokens.scope or "").split()) == {"mcp:read", "mcp:admin"}
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_our_oauth_client_cannot_use_another_users_session(
+    auth_server: AuthServer, adapter: str
+) -> None:
+    async with serving(auth_server, adapter) as url:
+        alice = our_oauth(url)
+        async with (
+            open_http_transport(url, auth=alice) as transport,
+            open_client(transport) as client,
+        ):
+            who = await client.call_tool("whoami")
+            assert who.content[0].text.startswith("alice ")  # type: ignore[union-attr]
+            session_id = transport.session_id
+            assert session_id
+            auth_server.subject = "bob"  # the next user to log in at the authorization server
+            bob = our_oauth(url)
+            call = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "whoami"}}
+            async with httpx.AsyncClient(auth=bob) as http:
+                headers = {**ACCEPT, "mcp-session-id": session_id}
+                response = await http.post(url, content=orjson.dumps(call), headers=headers)
+                assert response.status_code == 404
+                for method in ("GET", "DELETE"):
+                    headers = {"accept": "text/event-stream", "mcp-session-id": session_id}
+                    response = await http.request(method, url, headers=headers)
+                    assert response.status_code == 404
+            assert bob.authorizations == 1
+            assert [subject for _, subject in auth_server.grants] == ["alice", "bob"]
+            # Alice's session is untouched; bob gets one of his own.
+            who = await client.call_tool("whoami")
+            assert who.content[0].text.startswith("alice ")  # type: ignore[union-attr]
+            async with (
+                open_http_transport(url, auth=bob) as bob_transport,
+                open_client(bob_transport) as bob_client,
+            ):
+                who = await bob_client.call_tool("whoami")
+                assert who.content[0].text.startswith("bob ")  # type: ignore[union-attr]
+                assert bob_transport.session_id != session_id
