@@ -38,9 +38,9 @@ from mcptrio import (
     AuthorizationCodeGrant,
     ClientMetadata,
     HeadlessAuthorization,
-    OAuthClientAuth,
     HttpConfig,
     JwtValidator,
+    OAuthClientAuth,
     Principal,
     Server,
     current_request,
@@ -965,7 +965,7 @@ async def test_a_mounted_endpoint_names_its_resource_by_the_host() -> None:
         nursery.cancel_scope.cancel()
 
 
-# ---- our OAuth client against the real authorization server ---------------------------------------
+# ---- our OAuth client against the real authorization server -----------------------------------
 
 REDIRECT = "http://127.0.0.1:33418/callback"
 
