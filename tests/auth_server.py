@@ -5,12 +5,15 @@ our HTTP client and the SDK client in its own process all reach it over real soc
 real RSA and EC signing keys, a JWKS endpoint, RFC 8414 metadata, the authorization-code grant
 with PKCE (S256, required) through an authorize endpoint that approves at once (headless),
 refresh tokens, client credentials, RFC 9207 ``iss`` in authorization responses, dynamic client
-registration (RFC 7591) and token introspection (RFC 7662).
+registration (RFC 7591), token introspection (RFC 7662) and ``private_key_jwt`` client
+authentication (RFC 7523 section 2.2; the assertion's ``aud`` is the issuer or the token
+endpoint, each ``jti`` accepted once).
 Access tokens are RFC 9068 JWTs whose ``aud`` is the RFC 8707 ``resource`` the client asked for.
 
 Use it through the ``auth_server`` fixture (registered in ``conftest.py``), which yields an
 :class:`AuthServer`: its ``issuer`` URL, a pre-registered confidential client
-(``client_id``/``client_secret``), :meth:`AuthServer.mint` to make tokens directly (any claims,
+(``client_id``/``client_secret``), :meth:`AuthServer.add_client` for others (a key-holding
+one, say), :meth:`AuthServer.mint` to make tokens directly (any claims,
 algorithm or key, for refusal tests), :meth:`AuthServer.rotate_keys` and introspection of
 opaque tokens through :meth:`AuthServer.issue_opaque`.
 """
@@ -40,6 +43,7 @@ from authlib.oauth2.rfc6749.models import (
     ClientMixin,
     TokenMixin,
 )
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -179,6 +183,7 @@ class AuthServer:
         """``expires_in`` (seconds) of the access tokens the token endpoint issues."""
         self.grants: list[tuple[str, str]] = []
         """``(grant_type, subject)`` of every token the token endpoint issued, in order."""
+        self.assertion_ids: set[str] = set()
         self.client_id = "mcptrio-test-client"
         self.client_secret = secrets.token_urlsafe(24)
         self.clients[self.client_id] = _Client(
@@ -232,8 +237,10 @@ class AuthServer:
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
                 "none",
             ],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         }
 
@@ -241,6 +248,27 @@ class AuthServer:
         with self._lock:
             keys = list(self._published)
         return KeySet(keys).as_dict(private=False)
+
+    def add_client(
+        self,
+        client_id: str,
+        *,
+        secret: str | None = None,
+        method: str = "client_secret_basic",
+        grant_types: Iterable[str] = ("client_credentials",),
+        jwks: Mapping[str, Any] | None = None,
+        scope: str = " ".join(SCOPES),
+    ) -> None:
+        """Register a client directly: ``method`` is how it authenticates at the token
+        endpoint; ``jwks`` holds the public keys of a ``private_key_jwt`` client."""
+        metadata: dict[str, Any] = {
+            "token_endpoint_auth_method": method,
+            "grant_types": list(grant_types),
+            "scope": scope,
+        }
+        if jwks is not None:
+            metadata["jwks"] = dict(jwks)
+        self.clients[client_id] = _Client(client_id, secret, metadata)
 
     # -- direct token making (tests) ----------------------------------------------------------
 
@@ -506,12 +534,30 @@ class AuthServer:
             TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ]
+
+        class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
+            CLIENT_AUTH_METHOD = "private_key_jwt"
+
+            def get_audiences(self) -> list[str]:
+                return [outer.issuer, outer.token_endpoint]
+
+            def validate_jti(self, claims: Any, jti: str) -> bool:
+                with outer._lock:
+                    if jti in outer.assertion_ids:
+                        return False
+                    outer.assertion_ids.add(jti)
+                    return True
+
+            def resolve_client_public_key(self, client: _Client) -> KeySet:
+                return KeySet.import_key_set(client.metadata.get("jwks") or {"keys": []})
 
         server.register_grant(CodeGrant, [CodeChallenge(required=True)])
         server.register_grant(RefreshGrant)
         server.register_grant(ClientCredentials)
         server.register_extension(Issuer())
+        server.register_client_auth_method("private_key_jwt", PrivateKeyJwt())
         server.register_endpoint(Registration)
         server.register_endpoint(Introspection)
 

@@ -29,18 +29,21 @@ from auth_server import SCOPES, AuthServer
 from hypothesis import given
 from hypothesis import strategies as st
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, KeySet, RSAKey
 from node_tools import mcptrio_http_command, open_http_server
 from sdk import SCRIPTS_DIR
 
 from mcptrio import (
     AuthConfig,
     AuthorizationCodeGrant,
+    ClientCredentialsGrant,
     ClientMetadata,
+    ClientRegistration,
     HeadlessAuthorization,
     HttpConfig,
     JwtValidator,
     OAuthClientAuth,
+    OAuthError,
     Principal,
     Server,
     current_request,
@@ -1108,3 +1111,59 @@ async def test_our_oauth_client_cannot_use_another_users_session(
                 who = await bob_client.call_tool("whoami")
                 assert who.content[0].text.startswith("bob ")  # type: ignore[union-attr]
                 assert bob_transport.session_id != session_id
+
+
+@pytest.mark.parametrize("method", ["private_key_jwt", "client_secret_basic", "client_secret_post"])
+async def test_our_client_credentials_grant_authenticates_each_way(
+    auth_server: AuthServer, method: str
+) -> None:
+    client_id = f"machine-{method}"
+    if method == "private_key_jwt":
+        key = ECKey.generate_key("P-256")
+        auth_server.add_client(client_id, method=method, jwks=KeySet([key]).as_dict(private=False))
+        registration = ClientRegistration(
+            client_id=client_id,
+            token_endpoint_auth_method=method,
+            private_key_pem=key.as_pem(private=True).decode(),
+            signing_algorithm="ES256",
+            issuer=auth_server.issuer,
+        )
+    else:
+        secret = secrets.token_urlsafe(16)
+        auth_server.add_client(client_id, secret=secret, method=method)
+        registration = ClientRegistration(
+            client_id=client_id, client_secret=secret, token_endpoint_auth_method=method
+        )
+    async with serving(auth_server, scopes_supported=("mcp:read", "mcp:write")) as url:
+        auth = OAuthClientAuth(url, grant=ClientCredentialsGrant(), client=registration)
+        async with (
+            open_http_transport(url, auth=auth) as transport,
+            open_client(transport) as client,
+        ):
+            who = await client.call_tool("whoami")
+            assert who.content[0].text == f"{client_id} mcp:read mcp:write"  # type: ignore[union-attr]
+            # Step-up works without a user too: a new grant for the union of the scopes.
+            reset = await client.call_tool("reset")
+            assert reset.content[0].text == "reset done"  # type: ignore[union-attr]
+    assert auth_server.grants == [("client_credentials", client_id)] * 2
+    if method == "private_key_jwt":
+        assert len(auth_server.assertion_ids) == 2  # a fresh assertion for each request
+
+
+async def test_a_private_key_the_authorization_server_does_not_know_is_refused(
+    auth_server: AuthServer,
+) -> None:
+    known, other = ECKey.generate_key("P-256"), ECKey.generate_key("P-256")
+    auth_server.add_client("machine", method="private_key_jwt", jwks=KeySet([known]).as_dict())
+    registration = ClientRegistration(
+        client_id="machine",
+        token_endpoint_auth_method="private_key_jwt",
+        private_key_pem=other.as_pem(private=True).decode(),
+    )
+    async with serving(auth_server) as url:
+        auth = OAuthClientAuth(url, grant=ClientCredentialsGrant(), client=registration)
+        async with httpx.AsyncClient(auth=auth) as http:
+            with pytest.raises(OAuthError, match="invalid_client") as info:
+                await http.post(url, content=orjson.dumps(INIT), headers=ACCEPT)
+    assert "client credentials grant" in str(info.value)
+    assert auth_server.grants == []
