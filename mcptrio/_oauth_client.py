@@ -456,10 +456,11 @@ class OAuthClientAuth(httpx.Auth):
     pre-registered client (used first); otherwise ``client_metadata_url`` is used as a
     client ID metadata document when the authorization server supports them, else the
     client registers dynamically with ``client_metadata``. ``scope`` overrides the scope
-    selection; ``offline_access`` asks for a refresh token when the server offers one.
-    With ``dpop`` and an authorization server that supports DPoP, tokens are bound to the
-    key and every request carries a fresh proof. ``max_authorizations`` bounds the
-    authorizations (first one and step-ups) made for one request.
+    selection (a step-up still adds the scopes a ``403`` names); ``offline_access`` asks
+    for a refresh token when the server offers one. With ``dpop`` and an authorization
+    server that supports DPoP, tokens are bound to the key and every request carries a
+    fresh proof. ``max_authorizations`` bounds the authorizations (first one and step-ups)
+    made for one request.
 
     ``http_transport`` carries the OAuth requests (default: httpx's).
     """
@@ -620,7 +621,13 @@ class OAuthClientAuth(httpx.Auth):
                 if refreshed is not None:
                     return refreshed
             if self._scope is not None:
-                scopes: list[str] | None = list(self._scope)
+                # Given scopes replace the selection, but a step-up must still add what the
+                # 403 names, or every retry would ask for the same too-narrow token.
+                scopes: list[str] | None = select_scope(
+                    challenge.scopes() if step_up and challenge is not None else (),
+                    self._scope,
+                    previous=self._requested if step_up else (),
+                )
             else:
                 scopes = select_scope(
                     challenge.scopes() if challenge is not None else (),

@@ -1167,3 +1167,19 @@ async def test_a_private_key_the_authorization_server_does_not_know_is_refused(
                 await http.post(url, content=orjson.dumps(INIT), headers=ACCEPT)
     assert "client credentials grant" in str(info.value)
     assert auth_server.grants == []
+
+
+async def test_an_explicit_scope_is_widened_by_a_step_up(auth_server: AuthServer) -> None:
+    async with serving(auth_server) as url:
+        auth = our_oauth(url, scope=["mcp:read"])
+        async with (
+            open_http_transport(url, auth=auth) as transport,
+            open_client(transport, mode="2026-07-28") as client,
+        ):
+            who = await client.call_tool("whoami")
+            assert who.content[0].text == "alice mcp:read"  # type: ignore[union-attr]
+            reset = await client.call_tool("reset")
+            assert reset.content[0].text == "reset done"  # type: ignore[union-attr]
+    assert auth.authorizations == 2
+    tokens = await auth.storage.load_tokens(url)
+    assert tokens is not None and tokens.scope == "mcp:read mcp:admin"
