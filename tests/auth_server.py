@@ -184,6 +184,8 @@ class AuthServer:
         self.grants: list[tuple[str, str]] = []
         """``(grant_type, subject)`` of every token the token endpoint issued, in order."""
         self.assertion_ids: set[str] = set()
+        self.response_issuer: str | None = None
+        """The ``iss`` authorization responses carry (None: the issuer; else a mix-up)."""
         self.client_id = "mcptrio-test-client"
         self.client_secret = secrets.token_urlsafe(24)
         self.clients[self.client_id] = _Client(
@@ -528,7 +530,7 @@ class AuthServer:
 
         class Issuer(IssuerParameter):  # type: ignore[misc]
             def get_issuer(self) -> str:
-                return outer.issuer
+                return outer.response_issuer or outer.issuer
 
         class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
             TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [

@@ -1183,3 +1183,19 @@ async def test_an_explicit_scope_is_widened_by_a_step_up(auth_server: AuthServer
     assert auth.authorizations == 2
     tokens = await auth.storage.load_tokens(url)
     assert tokens is not None and tokens.scope == "mcp:read mcp:admin"
+
+
+async def test_an_authorization_response_from_another_issuer_is_refused(
+    auth_server: AuthServer,
+) -> None:
+    # RFC 9207: a response whose iss is not the issuer discovered for this server may come
+    # from a mixed-up (or malicious) authorization server; its code is never redeemed.
+    auth_server.response_issuer = "http://127.0.0.1:1/elsewhere"
+    async with serving(auth_server) as url:
+        auth = our_oauth(url)
+        async with httpx.AsyncClient(auth=auth) as http:
+            with pytest.raises(OAuthError, match="RFC 9207") as info:
+                await http.post(url, content=orjson.dumps(INIT), headers=ACCEPT)
+    assert "http://127.0.0.1:1/elsewhere" in str(info.value)
+    assert auth_server.grants == []
+    assert len(auth_server.codes) == 1  # issued, never exchanged
