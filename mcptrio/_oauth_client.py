@@ -242,10 +242,18 @@ class HeadlessAuthorization:
 
     async def redirect(self, authorization_url: str) -> None:
         """Fetch ``authorization_url`` and remember where the server redirects."""
+        what = "the authorization endpoint"
         async with httpx.AsyncClient(transport=self._transport, timeout=_OAUTH_TIMEOUT) as http:
-            response, _ = await _fetch(http, "GET", authorization_url, "the authorization endpoint")
+            response, raw = await _fetch(http, "GET", authorization_url, what)
         location = response.headers.get("location")
         if not response.is_redirect or not location:
+            if response.is_error:
+                # An OAuth error the server could not redirect (RFC 6749 section 4.1.2.1).
+                error = _oauth_error_text(_json_object(response, raw, what))
+                raise OAuthError(
+                    f"the authorization endpoint refused the request: {error} "
+                    f"(HTTP {response.status_code})"
+                )
             raise OAuthError(
                 f"the authorization endpoint answered HTTP {response.status_code} without a "
                 "redirect; it needs a person to log in, so use an interactive redirect handler"
@@ -788,6 +796,10 @@ class OAuthClientAuth(httpx.Auth):
             document["client_uri"] = self._metadata.client_uri
         if self._metadata.token_endpoint_auth_method:
             document["token_endpoint_auth_method"] = self._metadata.token_endpoint_auth_method
+        elif self._metadata_url is not None:
+            # A published document holds no secret, and RFC 7591's default method
+            # (client_secret_basic) needs one: name the method this client uses with it.
+            document["token_endpoint_auth_method"] = "none"
         return document
 
     async def _register(
@@ -795,6 +807,8 @@ class OAuthClientAuth(httpx.Auth):
     ) -> ClientRegistration:
         document = self.client_metadata_document()
         document.pop("client_id", None)
+        if not self._metadata.token_endpoint_auth_method:
+            document.pop("token_endpoint_auth_method", None)  # the server chooses
         what = "the registration endpoint"
         response, raw = await _fetch(
             http, "POST", endpoint, what, json=document, headers=_ACCEPT_JSON

@@ -5,7 +5,8 @@ our HTTP client and the SDK client in its own process all reach it over real soc
 real RSA and EC signing keys, a JWKS endpoint, RFC 8414 metadata, the authorization-code grant
 with PKCE (S256, required) through an authorize endpoint that approves at once (headless),
 refresh tokens, client credentials, RFC 9207 ``iss`` in authorization responses, dynamic client
-registration (RFC 7591), token introspection (RFC 7662) and ``private_key_jwt`` client
+registration (RFC 7591), client ID metadata documents (fetched over HTTPS once
+``document_tls`` is set), token introspection (RFC 7662) and ``private_key_jwt`` client
 authentication (RFC 7523 section 2.2; the assertion's ``aud`` is the issuer or the token
 endpoint, each ``jti`` accepted once).
 Access tokens are RFC 9068 JWTs whose ``aud`` is the RFC 8707 ``resource`` the client asked for.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -30,6 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import attrs
+import httpx
 import pytest
 import trio
 
@@ -37,7 +40,7 @@ os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")  # plain http on 127.0.
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import InvalidClientError, grants
 from authlib.oauth2.rfc6749.models import (
     AuthorizationCodeMixin,
     ClientMixin,
@@ -185,6 +188,9 @@ class AuthServer:
         """``(grant_type, subject)`` of every token the token endpoint issued, in order."""
         self.assertion_ids: set[str] = set()
         self.response_issuer: str | None = None
+        self.document_tls: ssl.SSLContext | None = None
+        """Trust for fetching client ID metadata documents; setting it turns them on."""
+        self.document_fetches: list[str] = []
         """The ``iss`` authorization responses carry (None: the issuer; else a mix-up)."""
         self.client_id = "mcptrio-test-client"
         self.client_secret = secrets.token_urlsafe(24)
@@ -244,6 +250,7 @@ class AuthServer:
             ],
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "client_id_metadata_document_supported": self.document_tls is not None,
         }
 
     def public_jwks(self) -> dict[str, Any]:
@@ -271,6 +278,22 @@ class AuthServer:
         if jwks is not None:
             metadata["jwks"] = dict(jwks)
         self.clients[client_id] = _Client(client_id, secret, metadata)
+
+    def _client_from_document(self, url: str) -> _Client:
+        """The client a client ID metadata document describes (fetched on each use)."""
+        self.document_fetches.append(url)
+        try:
+            response = httpx.get(url, verify=self.document_tls or False, timeout=5.0)
+            document = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            raise InvalidClientError(description=f"client metadata document: {exc}") from exc
+        if not isinstance(document, dict) or document.get("client_id") != url:
+            raise InvalidClientError(description="the client metadata document does not name it")
+        # RFC 7591's default is client_secret_basic, and a document cannot hold a secret.
+        method = document.get("token_endpoint_auth_method", "client_secret_basic")
+        if method != "none":
+            raise InvalidClientError(description=f"a client metadata document cannot use {method}")
+        return _Client(url, None, document)
 
     # -- direct token making (tests) ----------------------------------------------------------
 
@@ -388,7 +411,10 @@ class AuthServer:
                 return resource or code or outer.default_audience
 
         def query_client(client_id: str) -> _Client | None:
-            return outer.clients.get(client_id)
+            found = outer.clients.get(client_id)
+            if found is None and outer.document_tls is not None and client_id.startswith("https:"):
+                found = outer._client_from_document(client_id)
+            return found
 
         def save_token(token: dict[str, Any], request: Any) -> None:
             claims = jwt.decode(token["access_token"], outer._signing).claims

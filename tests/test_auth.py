@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import secrets
+import ssl
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,13 +27,16 @@ import orjson
 import pytest
 import trio
 import trio.testing
+import trustme
 from auth_server import SCOPES, AuthServer
+from flask import Flask, jsonify
 from hypothesis import given
 from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from node_tools import mcptrio_http_command, open_http_server
 from sdk import SCRIPTS_DIR
+from werkzeug.serving import make_server as werkzeug_make_server
 
 from mcptrio import (
     AuthConfig,
@@ -1199,3 +1204,71 @@ async def test_an_authorization_response_from_another_issuer_is_refused(
     assert "http://127.0.0.1:1/elsewhere" in str(info.value)
     assert auth_server.grants == []
     assert len(auth_server.codes) == 1  # issued, never exchanged
+
+
+@asynccontextmanager
+async def serving_document_over_https(
+    auth_server: AuthServer, document: dict[str, Any]
+) -> AsyncIterator[str]:
+    """Serve ``document`` at an HTTPS URL the authorization server trusts; yields the URL."""
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    app = Flask("client-metadata")
+    app.get("/client.json")(lambda: jsonify(document))
+    httpd = werkzeug_make_server("127.0.0.1", 0, app, threaded=True, ssl_context=server_tls)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    auth_server.document_tls = client_tls
+    try:
+        yield f"https://127.0.0.1:{httpd.server_port}/client.json"
+    finally:
+        auth_server.document_tls = None
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(httpd.shutdown)
+            httpd.server_close()
+            await trio.to_thread.run_sync(thread.join)
+
+
+async def test_our_client_id_metadata_document_is_accepted(auth_server: AuthServer) -> None:
+    document: dict[str, Any] = {}
+    async with (
+        serving(auth_server) as url,
+        serving_document_over_https(auth_server, document) as document_url,
+    ):
+        auth = our_oauth(url, client_metadata_url=document_url)
+        document.update(auth.client_metadata_document())  # what the client would publish
+        registered_before = set(auth_server.clients)
+        async with (
+            open_http_transport(url, auth=auth) as transport,
+            open_client(transport, mode="2026-07-28") as client,
+        ):
+            who = await client.call_tool("whoami")
+    assert who.content[0].text.startswith("alice ")  # type: ignore[union-attr]
+    assert set(auth_server.clients) == registered_before  # no dynamic registration
+    assert auth_server.document_fetches and set(auth_server.document_fetches) == {document_url}
+    tokens = await auth.storage.load_tokens(url)
+    assert tokens is not None
+    assert jwt.decode(tokens.access_token, auth_server.rsa_key).claims["client_id"] == document_url
+
+
+async def test_a_refused_client_is_reported_with_the_authorization_servers_reason(
+    auth_server: AuthServer,
+) -> None:
+    document: dict[str, Any] = {}
+    async with (
+        serving(auth_server) as url,
+        serving_document_over_https(auth_server, document) as document_url,
+    ):
+        auth = our_oauth(url, client_metadata_url=document_url)
+        # A document claiming a secret-based method, which the server refuses.
+        document.update(auth.client_metadata_document(), token_endpoint_auth_method="private")
+        async with httpx.AsyncClient(auth=auth) as http:
+            with pytest.raises(OAuthError) as info:
+                await http.post(url, content=orjson.dumps(INIT), headers=ACCEPT)
+    message = str(info.value)
+    assert "refused the request: invalid_client" in message
+    assert "cannot use private" in message and "HTTP 400" in message
+    assert auth_server.grants == []

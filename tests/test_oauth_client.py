@@ -665,6 +665,20 @@ async def test_well_known_discovery_without_the_header_and_client_metadata_docum
     document = auth.client_metadata_document()
     assert document["client_id"] == "https://app.example/client.json"
     assert document["redirect_uris"] == [REDIRECT]
+    # It holds no secret, so it names the method (RFC 7591 would default to a secret one).
+    assert document["token_endpoint_auth_method"] == "none"
+
+
+async def test_registration_leaves_the_auth_method_to_the_server_with_a_document_url() -> None:
+    # The server does not take client ID metadata documents: the client registers instead,
+    # and the server picks how it authenticates.
+    world = World()
+    auth = code_auth(world, client_metadata_url="https://app.example/client.json")
+    async with http(world, auth) as client:
+        assert (await client.post(MCP)).status_code == 200
+    (registration,) = world.registrations
+    assert "token_endpoint_auth_method" not in registration
+    assert "client_id" not in registration
 
 
 async def test_pre_registered_clients_come_first_and_use_basic_auth() -> None:
