@@ -52,6 +52,7 @@ from ._jsonrpc import (
     encode,
     encode_batch,
 )
+from ._oauth_client import OAuthError
 from ._sse import SSEDecoder, SSEError, SSEEvent
 from ._stream_transport import DEFAULT_MAX_MESSAGE_BYTES
 from ._transport import Incoming
@@ -89,7 +90,8 @@ _ENDPOINT_TIMEOUT: Final = 10.0
 _TIMEOUT: Final = httpx.Timeout(connect=10.0, read=None, write=30.0, pool=30.0)
 
 # Errors raised before the request left: it can be sent again elsewhere, nothing was lost.
-_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failed authorization counts too: the server refused the request (401/403) or never got it.
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, OAuthError)
 
 _JSON: Final = "application/json"
 _EVENT_STREAM: Final = "text/event-stream"

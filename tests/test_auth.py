@@ -47,6 +47,7 @@ from mcptrio import (
     HeadlessAuthorization,
     HttpConfig,
     JwtValidator,
+    MCPError,
     OAuthClientAuth,
     OAuthError,
     Principal,
@@ -1268,7 +1269,15 @@ async def test_a_refused_client_is_reported_with_the_authorization_servers_reaso
         async with httpx.AsyncClient(auth=auth) as http:
             with pytest.raises(OAuthError) as info:
                 await http.post(url, content=orjson.dumps(INIT), headers=ACCEPT)
-    message = str(info.value)
-    assert "refused the request: invalid_client" in message
-    assert "cannot use private" in message and "HTTP 400" in message
+        message = str(info.value)
+        assert "refused the request: invalid_client" in message
+        assert "cannot use private" in message and "HTTP 400" in message
+        # Through a client, the failure is a request that was not sent, with the reason.
+        async with open_http_transport(url, auth=auth) as transport:
+            with pytest.raises(MCPError) as failed:
+                async with open_client(transport):
+                    pass
+    assert "could not send the initialize request" in failed.value.message
+    assert "refused the request: invalid_client" in failed.value.message
+    assert "connection broke" not in failed.value.message
     assert auth_server.grants == []
