@@ -44,6 +44,7 @@ from mcptrio import (
     ClientCredentialsGrant,
     ClientMetadata,
     ClientRegistration,
+    FileTokenStorage,
     HeadlessAuthorization,
     HttpConfig,
     JwtValidator,
@@ -994,7 +995,7 @@ def our_oauth(url: str, **options: Any) -> OAuthClientAuth:
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_our_oauth_client_completes_the_flow_against_everything(
-    auth_server: AuthServer, mode: Literal["legacy", "2026-07-28"]
+    auth_server: AuthServer, mode: Literal["legacy", "2026-07-28"], tmp_path: Path
 ) -> None:
     env = [
         "env",
@@ -1003,57 +1004,59 @@ async def test_our_oauth_client_completes_the_flow_against_everything(
     ]
     command = [*env, *mcptrio_http_command("examples/everything.py")]
     registered_before = set(auth_server.clients)
+    token_file = tmp_path / "tokens.json"
     with trio.fail_after(60):
         async with open_http_server(command) as running:
-            auth = our_oauth(running.url)
+            url = running.url
+            # From the 401: metadata discovery, registration, the code flow with PKCE.
+            auth = our_oauth(url, storage=FileTokenStorage(token_file))
             async with (
-                open_http_transport(running.url, auth=auth) as transport,
+                open_http_transport(url, auth=auth) as transport,
                 open_client(transport, mode=mode) as client,
             ):
                 assert "test_simple_text" in {t.name for t in await client.all_tools()}
                 result = await client.call_tool("test_simple_text")
                 version = client.protocol_version
-            # Later, with an access token the server finds expired: the stored refresh token
-            # gets a new one, without another authorization.
-            stored = await auth.storage.load_tokens(running.url)
-            assert stored is not None
-            expired = auth_server.mint(audience=running.url, expires_in=-3600)
-            await auth.storage.save_tokens(running.url, attrs.evolve(stored, access_token=expired))
-            later = our_oauth(running.url, storage=auth.storage)
+            assert result.content[0].text == "This is a simple text response for testing."  # type: ignore[union-attr]
+            assert version == ("2025-11-25" if mode == "legacy" else mode)
+            assert auth.authorizations == 1
+            assert auth_server.grants == [("authorization_code", "alice")]
+            [client_id] = set(auth_server.clients) - registered_before  # dynamic registration
+            assert auth_server.clients[client_id].metadata["redirect_uris"] == [REDIRECT]
+            stored = await auth.storage.load_tokens(url)
+            assert stored is not None and stored.refresh_token
+            assert stored.issuer == auth_server.issuer
+            claims = jwt.decode(stored.access_token, auth_server.rsa_key).claims
+            assert claims["aud"] == url  # RFC 8707: the resource from the metadata
+            assert claims["scope"] == "mcp:read" and claims["client_id"] == client_id
+
+            # A later run, whose stored access token the server finds expired: the stored
+            # refresh token gets a new one, with the stored registration, and no new grant.
+            expired = auth_server.mint(audience=url, expires_in=-3600)
+            await auth.storage.save_tokens(url, attrs.evolve(stored, access_token=expired))
+            later = our_oauth(url, storage=FileTokenStorage(token_file))
             async with (
-                open_http_transport(running.url, auth=later) as transport,
+                open_http_transport(url, auth=later) as transport,
                 open_client(transport, mode=mode) as client,
             ):
                 again = await client.call_tool("test_simple_text")
     assert again.content == result.content
     assert later.authorizations == 0
     assert auth_server.grants[1:] == [("refresh_token", "alice")]
-    refreshed = await later.storage.load_tokens(running.url)
+    assert set(auth_server.clients) - registered_before == {client_id}
+    refreshed = await later.storage.load_tokens(url)
     assert refreshed is not None
     assert refreshed.access_token not in (expired, stored.access_token)
     assert refreshed.refresh_token not in (None, stored.refresh_token)  # rotated
-    assert result.content[0].text == "This is a simple text response for testing."  # type: ignore[union-attr]
-    assert version == ("2025-11-25" if mode == "legacy" else mode)
-    assert auth.authorizations == 1
-    [client_id] = set(auth_server.clients) - registered_before  # dynamic registration
-    registration = await auth.storage.load_client(auth_server.issuer)
-    assert registration is not None and registration.client_id == client_id
-    assert auth_server.clients[client_id].metadata["redirect_uris"] == [REDIRECT]
-    tokens = await auth.storage.load_tokens(running.url)
-    assert tokens is not None and tokens.refresh_token
-    assert tokens.issuer == auth_server.issuer
-    claims = jwt.decode(tokens.access_token, auth_server.rsa_key).claims
-    assert claims["aud"] == running.url  # RFC 8707: the resource from the metadata
-    assert claims["scope"] == "mcp:read" and claims["client_id"] == client_id
-    assert auth_server.grants[0] == ("authorization_code", "alice")
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize("adapter", ADAPTERS)
 async def test_our_oauth_client_refreshes_early_and_steps_up_on_insufficient_scope(
-    auth_server: AuthServer, mode: Literal["legacy", "2026-07-28"]
+    auth_server: AuthServer, adapter: str, mode: Literal["legacy", "2026-07-28"]
 ) -> None:
     # Only mcp:read is advertised, so the first authorization asks for just that.
-    async with serving(auth_server, scopes_supported=("mcp:read",)) as url:
+    async with serving(auth_server, adapter, scopes_supported=("mcp:read",)) as url:
         # Tokens that expire within the client's margin are refreshed before they are sent.
         auth_server.token_lifetime = 10
         auth = our_oauth(url)
