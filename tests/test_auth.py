@@ -1284,3 +1284,45 @@ async def test_a_refused_client_is_reported_with_the_authorization_servers_reaso
     assert "refused the request: invalid_client" in failed.value.message
     assert "connection broke" not in failed.value.message
     assert auth_server.grants == []
+
+
+async def test_our_client_asks_for_the_scopes_the_challenge_names(auth_server: AuthServer) -> None:
+    # The 401 names the required scope, which wins over everything scopes_supported lists.
+    async with serving(auth_server, required_scopes=("mcp:write",)) as url:
+        auth = our_oauth(url)
+        async with (
+            open_http_transport(url, auth=auth) as transport,
+            open_client(transport) as client,
+        ):
+            who = await client.call_tool("whoami")
+    assert who.content[0].text == "alice mcp:write"  # type: ignore[union-attr]
+    assert auth.authorizations == 1
+
+
+async def test_our_client_against_a_resource_server_that_introspects(
+    auth_server: AuthServer,
+) -> None:
+    introspecting = serving(
+        auth_server,
+        token_validation="introspection",
+        introspection_endpoint=auth_server.introspection_endpoint,
+        introspection_client_id=auth_server.client_id,
+        introspection_client_secret=auth_server.client_secret,
+    )
+    async with introspecting as url:
+        auth = our_oauth(url)
+        async with (
+            open_http_transport(url, auth=auth) as transport,
+            open_client(transport, mode="2026-07-28") as client,
+        ):
+            who = await client.call_tool("whoami")
+            assert who.content[0].text == "alice mcp:admin mcp:read mcp:write"  # type: ignore[union-attr]
+            # Introspection answers inactive as soon as the token expires at the authorization
+            # server (whatever the client thinks): the client refreshes and carries on.
+            tokens = await auth.storage.load_tokens(url)
+            assert tokens is not None
+            auth_server.tokens[tokens.access_token].issued_at -= 2 * auth_server.token_lifetime
+            who = await client.call_tool("whoami")
+            assert who.content[0].text.startswith("alice ")  # type: ignore[union-attr]
+    assert [kind for kind, _ in auth_server.grants] == ["authorization_code", "refresh_token"]
+    assert auth_server.introspections >= 2
