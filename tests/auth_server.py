@@ -191,6 +191,8 @@ class AuthServer:
         self.document_tls: ssl.SSLContext | None = None
         """Trust for fetching client ID metadata documents; setting it turns them on."""
         self.document_fetches: list[str] = []
+        self.requests: list[tuple[str, str, str | None]] = []
+        """``(method, path, Authorization header)`` of every request the server received."""
         """The ``iss`` authorization responses carry (None: the issuer; else a mix-up)."""
         self.client_id = "mcptrio-test-client"
         self.client_secret = secrets.token_urlsafe(24)
@@ -588,6 +590,17 @@ class AuthServer:
         server.register_client_auth_method("private_key_jwt", PrivateKeyJwt())
         server.register_endpoint(Registration)
         server.register_endpoint(Introspection)
+
+        @app.before_request
+        def _record() -> None:
+            with outer._lock:
+                outer.requests.append(
+                    (
+                        flask_request.method,
+                        flask_request.path,
+                        flask_request.headers.get("Authorization"),
+                    )
+                )
 
         @app.get("/.well-known/oauth-authorization-server")
         def _metadata() -> Any:

@@ -1048,6 +1048,10 @@ async def test_our_oauth_client_completes_the_flow_against_everything(
     assert refreshed is not None
     assert refreshed.access_token not in (expired, stored.access_token)
     assert refreshed.refresh_token not in (None, stored.refresh_token)  # rotated
+    # The MCP server's tokens never reach the authorization server.
+    assert auth_server.requests
+    for method, path, authorization in auth_server.requests:
+        assert authorization is None or authorization.startswith("Basic "), (method, path)
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
