@@ -187,13 +187,15 @@ class AuthServer:
         self.grants: list[tuple[str, str]] = []
         """``(grant_type, subject)`` of every token the token endpoint issued, in order."""
         self.assertion_ids: set[str] = set()
+        """The ``jti`` of every ``private_key_jwt`` assertion accepted (each only once)."""
         self.response_issuer: str | None = None
+        """The ``iss`` authorization responses carry (None: the issuer; else a mix-up)."""
         self.document_tls: ssl.SSLContext | None = None
         """Trust for fetching client ID metadata documents; setting it turns them on."""
         self.document_fetches: list[str] = []
+        """The client ID metadata document URLs fetched, in order."""
         self.requests: list[tuple[str, str, str | None]] = []
         """``(method, path, Authorization header)`` of every request the server received."""
-        """The ``iss`` authorization responses carry (None: the issuer; else a mix-up)."""
         self.client_id = "mcptrio-test-client"
         self.client_secret = secrets.token_urlsafe(24)
         self.clients[self.client_id] = _Client(
