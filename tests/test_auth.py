@@ -1330,3 +1330,31 @@ async def test_our_client_against_a_resource_server_that_introspects(
             assert who.content[0].text.startswith("alice ")  # type: ignore[union-attr]
     assert [kind for kind, _ in auth_server.grants] == ["authorization_code", "refresh_token"]
     assert auth_server.introspections >= 2
+
+
+async def test_a_step_up_as_another_user_moves_to_a_session_of_their_own(
+    auth_server: AuthServer,
+) -> None:
+    # The user logs in as someone else when asked for more scopes: the old session is not
+    # theirs (404), so the transport starts a new one and the call goes through there.
+    async with serving(auth_server, scopes_supported=("mcp:read",)) as url:
+        expired: list[str] = []
+
+        async def on_expired(session_id: str) -> None:
+            expired.append(session_id)
+
+        auth = our_oauth(url)
+        async with (
+            open_http_transport(url, auth=auth, on_session_expired=on_expired) as transport,
+            open_client(transport) as client,
+        ):
+            who = await client.call_tool("whoami")
+            assert who.content[0].text == "alice mcp:read"  # type: ignore[union-attr]
+            first_session = transport.session_id
+            auth_server.subject = "bob"
+            reset = await client.call_tool("reset")
+            assert reset.content[0].text == "reset done"  # type: ignore[union-attr]
+            who = await client.call_tool("whoami")
+            assert who.content[0].text == "bob mcp:admin mcp:read"  # type: ignore[union-attr]
+            assert transport.session_id not in (None, first_session)
+        assert expired == [first_session]
