@@ -1358,3 +1358,25 @@ async def test_a_step_up_as_another_user_moves_to_a_session_of_their_own(
             assert who.content[0].text == "bob mcp:admin mcp:read"  # type: ignore[union-attr]
             assert transport.session_id not in (None, first_session)
         assert expired == [first_session]
+
+
+async def test_our_client_recovers_when_the_signing_key_is_retired(auth_server: AuthServer) -> None:
+    # Keys are fetched again for each token, so the retired key is gone at once.
+    async with serving(auth_server, jwks_cache_ttl=1e-6) as url:
+        auth = our_oauth(url)
+        async with (
+            open_http_transport(url, auth=auth) as transport,
+            open_client(transport, mode="2026-07-28") as client,
+        ):
+            assert (await client.call_tool("whoami")).content[0].text.startswith("alice ")  # type: ignore[union-attr]
+            # The old key leaves the JWKS: its tokens fail at the resource server, and the
+            # refresh token (an opaque one, unaffected) brings a token under the new key.
+            kid = auth_server.rotate_keys()
+            assert (await client.call_tool("whoami")).content[0].text.startswith("alice ")  # type: ignore[union-attr]
+    tokens = await auth.storage.load_tokens(url)
+    assert tokens is not None
+    [published] = auth_server.public_jwks()["keys"]
+    assert published["kid"] == kid
+    jwt.decode(tokens.access_token, KeySet.import_key_set(auth_server.public_jwks()))
+    assert [kind for kind, _ in auth_server.grants] == ["authorization_code", "refresh_token"]
+    assert auth.authorizations == 1
