@@ -1,7 +1,9 @@
 """The OAuth resource server against a real authorization server (``tests/auth_server.py``).
 
 Tokens come from the Authlib server (minted directly, or through the authorization-code flow
-with PKCE); the MCP server runs on both HTTP adapters over real sockets.
+with PKCE); the MCP server runs on both HTTP adapters over real sockets. The official SDK's
+OAuth client and our own (``OAuthClientAuth``) run the whole flow against both: discovery,
+registration or a client ID metadata document, the grant, refresh and step-up.
 """
 
 from __future__ import annotations
