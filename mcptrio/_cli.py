@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP: the server implementation (default h11)",
     )
     serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="HTTP: where sessions, resumable events and tasks are kept: memory:// (default),"
+        " sqlite:///path/file.db or redis://host:port/db?prefix=...",
+    )
+    serve.add_argument(
         "--config", metavar="FILE", help="TOML config file (MCPTRIO_* variables override it)"
     )
     serve.add_argument(
@@ -154,6 +160,13 @@ def _configured(args: argparse.Namespace) -> Config:
         )
         if value is not None
     }
+    if args.store is not None:
+        if args.transport != "http":
+            raise UsageError("--store: sessions are kept only with --transport http")
+        try:
+            config = attrs.evolve(config, store=attrs.evolve(config.store, url=args.store))
+        except ValueError as exc:
+            raise UsageError(f"--store: {getattr(exc, 'problem', exc)}") from None
     if args.allowed_hosts:
         from ._http_security import HostPolicy
 
@@ -272,11 +285,15 @@ async def _serve_http(server: Server, config: Config) -> None:
 
     async with trio.open_nursery() as nursery:
         try:
-            info = await nursery.start(serve_http, server, config.http)
+            info = await nursery.start(partial(serve_http, server, config.http, store=config.store))
         except BaseException as exc:
+            from ._store_location import StoreError
+
             leaves = _leaves(exc)
             if len(leaves) == 1 and isinstance(leaves[0], OSError):
                 raise UsageError(_bind_problem(leaves[0], config.http)) from None
+            if len(leaves) == 1 and isinstance(leaves[0], StoreError):
+                raise UsageError(str(leaves[0])) from None
             raise
         # stderr: stdout is kept free for programs that wrap us.
         for line in _startup_lines(server.name, info.url, config.http):

@@ -36,6 +36,7 @@ __all__ = [
     "LogLevel",
     "ServerConfig",
     "StdioConfig",
+    "StoreConfig",
     "config_from_mapping",
     "config_to_mapping",
     "load_config",
@@ -378,6 +379,42 @@ class ClusterConfig(_ConfigBase):
     """The Redis pub/sub channel; processes serving the same server use the same one."""
 
 
+def _store_url(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    from ._store_location import StoreError, parse_store_url
+
+    if not isinstance(value, str):
+        raise _FieldError(inst, attribute.name, f"expected a URL string, got {_type_name(value)}")
+    try:
+        parse_store_url(value)
+    except StoreError as exc:
+        raise _FieldError(inst, attribute.name, str(exc)) from None
+
+
+@attrs.frozen(kw_only=True)
+class StoreConfig(_ConfigBase):
+    """Where sessions, resumable events and tasks are kept, and how much of the events."""
+
+    url: str = attrs.field(default="memory://", validator=_store_url)
+    """``memory://`` (this process; lost on exit), ``sqlite:///path/file.db`` (one file,
+    survives restarts) or ``redis://host:port/db?prefix=mcptrio:`` (shared by the processes
+    using the same prefix). Checked when the server starts: a store that cannot be opened
+    stops it with a message naming the URL (password masked)."""
+
+    event_bytes_per_stream: int | None = attrs.field(
+        default=typing.cast("int | None", 16 * 1024 * 1024),
+        validator=attrs.validators.optional(_int_at_least(1)),
+    )
+    """Bytes of messages (their JSON length) one SSE stream keeps for resumption; the oldest
+    go first beyond it. None: only the event count and age bound a stream."""
+
+    event_bytes_total: int | None = attrs.field(
+        default=typing.cast("int | None", 256 * 1024 * 1024),
+        validator=attrs.validators.optional(_int_at_least(1)),
+    )
+    """Bytes of messages all SSE streams keep together; beyond it the oldest events of the
+    least recently used streams go first. None: no total bound."""
+
+
 @attrs.frozen(kw_only=True)
 class Config(_ConfigBase):
     """All mcptrio settings; each section is its own class, added here as one field."""
@@ -393,6 +430,9 @@ class Config(_ConfigBase):
 
     cluster: ClusterConfig = attrs.field(factory=ClusterConfig)
     """Sharing between server processes."""
+
+    store: StoreConfig = attrs.field(factory=StoreConfig)
+    """Where sessions, events and tasks are kept."""
 
 
 # --------------------------------------------------------------------------- building

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import attrs
+import orjson
 
 __all__ = [
     "EventEvicted",
@@ -25,6 +26,8 @@ __all__ = [
     "EventStoreStatistics",
     "MemoryEventStore",
     "ReplayedEvent",
+    "check_event_limits",
+    "event_size",
     "parse_event_id",
 ]
 
@@ -59,7 +62,7 @@ class EventStoreStatistics:
     """Events ever appended."""
 
     evicted_total: int
-    """Events dropped for age, for the per-stream count limit, or with their stream."""
+    """Events dropped for age, for a count or byte budget, or with their stream."""
 
     replays_total: int
     """Successful :meth:`EventStore.replay_after` calls."""
@@ -99,6 +102,35 @@ class EventStore(Protocol):
         ...
 
 
+def event_size(message: dict[str, Any] | None) -> int:
+    """The bytes an event's message counts for in byte budgets: its compact JSON length."""
+    return 0 if message is None else len(orjson.dumps(message))
+
+
+def check_event_limits(
+    owner: str,
+    *,
+    max_events_per_stream: int,
+    max_age: float,
+    max_streams: int,
+    max_bytes_per_stream: int | None,
+    max_bytes: int | None,
+) -> None:
+    """Raise ``ValueError`` naming ``owner`` unless each limit is > 0 (byte limits: or None)."""
+    for name, value, types, optional in (
+        ("max_events_per_stream", max_events_per_stream, int, False),
+        ("max_age", max_age, int | float, False),
+        ("max_streams", max_streams, int, False),
+        ("max_bytes_per_stream", max_bytes_per_stream, int, True),
+        ("max_bytes", max_bytes, int, True),
+    ):
+        if optional and value is None:
+            continue
+        # Written as "not > 0" so that NaN is refused too.
+        if isinstance(value, bool) or not isinstance(value, types) or not value > 0:
+            raise ValueError(f"{owner} {name} must be a number > 0, got {value!r}")
+
+
 def parse_event_id(event_id: str) -> tuple[str, int] | None:
     """Split ``"<stream_id>:<seq>"``; None when it is not of that shape."""
     stream_id, sep, seq_text = event_id.rpartition(":")
@@ -111,21 +143,27 @@ def parse_event_id(event_id: str) -> tuple[str, int] | None:
 
 
 class _Stream:
-    __slots__ = ("events", "first_seq", "last_used", "next_seq")
+    __slots__ = ("bytes", "events", "first_seq", "last_used", "next_seq")
 
-    def __init__(self, first_seq: int, now: float, max_events: int) -> None:
+    def __init__(self, first_seq: int, now: float) -> None:
         self.first_seq = first_seq
         self.next_seq = first_seq
-        self.events: deque[tuple[int, float, dict[str, Any] | None]] = deque(maxlen=max_events)
+        # (seq, appended at, message, size in bytes)
+        self.events: deque[tuple[int, float, dict[str, Any] | None, int]] = deque()
         self.last_used = now
+        self.bytes = 0
 
 
 class MemoryEventStore:
-    """An in-process :class:`EventStore` bounded by events per stream, age and stream count.
+    """An in-process :class:`EventStore` bounded by events, bytes, age and stream count.
 
-    Each stream keeps at most ``max_events_per_stream`` events, none older than ``max_age``
-    seconds; a stream unused (no append, replay or close) for ``max_age`` is dropped whole, and
-    beyond ``max_streams`` the least recently used stream goes. Appends are O(1) amortized.
+    Each stream keeps at most ``max_events_per_stream`` events and ``max_bytes_per_stream``
+    bytes of messages (their compact JSON length), none older than ``max_age`` seconds; a
+    stream unused (no append, replay or close) for ``max_age`` is dropped whole, and beyond
+    ``max_streams`` the least recently used stream goes. Over ``max_bytes`` in all, the oldest
+    events of the least recently used streams go first. An event larger than its stream's byte
+    budget gets an id but is not kept, so resuming before it fails rather than skipping it.
+    Appends are O(1) amortized.
 
     Sequence numbers count up per stream from a starting point above every number this store
     has issued before, so a stream id used again after its stream was dropped never repeats an
@@ -138,18 +176,24 @@ class MemoryEventStore:
         max_age: float = 300.0,
         max_streams: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        max_bytes_per_stream: int | None = None,
+        max_bytes: int | None = None,
     ) -> None:
-        for name, value, types in (
-            ("max_events_per_stream", max_events_per_stream, int),
-            ("max_age", max_age, int | float),
-            ("max_streams", max_streams, int),
-        ):
-            # Written as "not > 0" so that NaN is refused too.
-            if isinstance(value, bool) or not isinstance(value, types) or not value > 0:
-                raise ValueError(f"MemoryEventStore {name} must be a number > 0, got {value!r}")
+        check_event_limits(
+            "MemoryEventStore",
+            max_events_per_stream=max_events_per_stream,
+            max_age=max_age,
+            max_streams=max_streams,
+            max_bytes_per_stream=max_bytes_per_stream,
+            max_bytes=max_bytes,
+        )
         self._max_events = max_events_per_stream
         self._max_age = float(max_age)
         self._max_streams = max_streams
+        self._max_stream_bytes = max_bytes_per_stream
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._clock = clock
         # Least recently used first.
         self._streams: OrderedDict[str, _Stream] = OrderedDict()
@@ -163,23 +207,28 @@ class MemoryEventStore:
         """Record one event on ``stream_id``; return its id ``"<stream_id>:<seq>"``."""
         if not stream_id or ":" in stream_id:
             raise ValueError(f"stream id {stream_id!r} must be non-empty and contain no ':'")
+        size = event_size(message)
         now = self._clock()
         stream = self._streams.get(stream_id)
         if stream is None:
-            stream = _Stream(self._issued, now, self._max_events)
+            stream = _Stream(self._issued, now)
             self._streams[stream_id] = stream
         else:
             self._streams.move_to_end(stream_id)
             stream.last_used = now
             self._expire_events(stream, now)
-        if len(stream.events) == self._max_events:
-            self._drop_events(1)
         seq = stream.next_seq
         stream.next_seq += 1
-        stream.events.append((seq, now, message))
-        self._events += 1
         self._issued += 1
+        stream.events.append((seq, now, message, size))
+        stream.bytes += size
+        self._bytes += size
+        self._events += 1
+        limit = self._max_stream_bytes
+        while len(stream.events) > self._max_events or (limit is not None and stream.bytes > limit):
+            self._pop_oldest(stream)
         self._expire_streams(now)
+        self._enforce_total_bytes()
         return f"{stream_id}:{seq}"
 
     async def replay_after(self, last_event_id: str) -> tuple[str, list[ReplayedEvent]]:
@@ -214,7 +263,7 @@ class MemoryEventStore:
         stream.last_used = now
         self._replays += 1
         tail = itertools.islice(stream.events, seq + 1 - first_kept, None)
-        return stream_id, [(f"{stream_id}:{s}", message) for s, _, message in tail]
+        return stream_id, [(f"{stream_id}:{s}", message) for s, _, message, _ in tail]
 
     async def close_stream(self, stream_id: str) -> None:
         """Mark the stream finished; it stays resumable for ``max_age`` seconds."""
@@ -238,16 +287,35 @@ class MemoryEventStore:
             misses_total=self._misses,
         )
 
-    def _drop_events(self, n: int) -> None:
-        self._events -= n
-        self._evicted += n
+    @property
+    def bytes_held(self) -> int:
+        """Bytes of messages currently held, over all streams."""
+        return self._bytes
+
+    def _pop_oldest(self, stream: _Stream) -> None:
+        size = stream.events.popleft()[3]
+        stream.bytes -= size
+        self._bytes -= size
+        self._events -= 1
+        self._evicted += 1
 
     def _expire_events(self, stream: _Stream, now: float) -> None:
         cutoff = now - self._max_age
         events = stream.events
         while events and events[0][1] < cutoff:
-            events.popleft()
-            self._drop_events(1)
+            self._pop_oldest(stream)
+
+    def _enforce_total_bytes(self) -> None:
+        limit = self._max_bytes
+        if limit is None:
+            return
+        # Least recently used streams first; a stream emptied this way stays (its sequence
+        # numbers must keep refusing old ids) until it ages out.
+        streams = iter(self._streams.values())
+        while self._bytes > limit:
+            stream = next(streams)
+            while stream.events and self._bytes > limit:
+                self._pop_oldest(stream)
 
     def _expire_streams(self, now: float) -> None:
         # Streams are in least-recently-used order, so the stale ones are all at the front;
@@ -259,4 +327,6 @@ class MemoryEventStore:
             if stream.last_used >= cutoff and len(streams) <= self._max_streams:
                 break
             _, stream = streams.popitem(last=False)
-            self._drop_events(len(stream.events))
+            self._events -= len(stream.events)
+            self._evicted += len(stream.events)
+            self._bytes -= stream.bytes

@@ -31,7 +31,7 @@ from ._auth import (
     principal_key,
 )
 from ._budgets import Budget, RateLimiter, connection_cap, raise_file_limit
-from ._config import AuthConfig, HttpConfig
+from ._config import AuthConfig, HttpConfig, StoreConfig
 from ._dispatch import is_known
 from ._errors import MCPError, ParseError
 from ._event_store import EventEvicted, EventStore, MemoryEventStore, parse_event_id
@@ -215,8 +215,12 @@ class HttpEndpoint:
         """The OAuth resource server checking bearer tokens (None: no authorization)."""
         if self.auth is not None:
             server.scope_requirements.hide_from_lists = self.auth.config.hide_unauthorized
+        budget = StoreConfig()
         self.events: EventStore = event_store or MemoryEventStore(
-            max_events_per_stream=cfg.event_history, max_age=cfg.event_history_age
+            max_events_per_stream=cfg.event_history,
+            max_age=cfg.event_history_age,
+            max_bytes_per_stream=budget.event_bytes_per_stream,
+            max_bytes=budget.event_bytes_total,
         )
         self.sessions = session_manager or SessionManager(
             MemorySessionStore(),
@@ -1556,6 +1560,7 @@ async def serve_http(
     event_store: EventStore | None = None,
     session_manager: SessionManager | None = None,
     auth: AuthConfig | ResourceServer | None = None,
+    store: StoreConfig | None = None,
     task_status: trio.TaskStatus[HttpServerInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``server`` over Streamable HTTP until cancelled.
