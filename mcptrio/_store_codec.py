@@ -9,8 +9,9 @@ import attrs
 import orjson
 
 from ._sessions import SessionRecord
+from ._task_store import TaskRecord
 
-__all__ = ["decode_session", "encode_session"]
+__all__ = ["decode_session", "decode_task", "encode_session", "encode_task"]
 
 _FIELDS: Final = frozenset(f.name for f in attrs.fields(SessionRecord))
 
@@ -44,3 +45,22 @@ def decode_session(raw: bytes | str) -> SessionRecord:
         return SessionRecord(**fields)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"a stored session is not a session record ({exc})") from None
+
+
+def encode_task(record: TaskRecord) -> bytes:
+    """``record`` as compact JSON; ``TypeError`` when it holds data JSON cannot carry."""
+    try:
+        return orjson.dumps(record.to_json())
+    except TypeError as exc:
+        raise TypeError(
+            f"task {record.task_id!r} cannot be stored: its data is not JSON-compatible ({exc})"
+        ) from None
+
+
+def decode_task(raw: bytes | str) -> TaskRecord:
+    """The record :func:`encode_task` wrote; ``ValueError`` when ``raw`` is not one."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"a stored task is not valid JSON ({exc})") from None
+    return TaskRecord.from_json(data)

@@ -35,7 +35,7 @@ from ._event_store import (
     parse_event_id,
 )
 from ._sessions import SessionRecord
-from ._store_codec import decode_session, encode_session
+from ._store_codec import decode_session, decode_task, encode_session, encode_task
 from ._task_store import TaskRecord
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ class RedisTaskStore(_RedisStore):
         created = await self._script(
             _TASK_CREATE,
             record.task_id,
-            orjson.dumps(record.to_json()),
+            encode_task(record),
             "" if expires is None else repr(expires),
             _pxat(expires),
         )
@@ -215,7 +215,7 @@ class RedisTaskStore(_RedisStore):
     async def get(self, task_id: str) -> TaskRecord | None:
         """The task with this id, or None."""
         raw = await self._check().get(f"{self._prefix}t:{task_id}")
-        return None if raw is None else TaskRecord.from_json(orjson.loads(raw))
+        return None if raw is None else decode_task(raw)
 
     async def save(self, record: TaskRecord) -> None:
         """Replace a stored task; ``KeyError`` if it is gone."""
@@ -226,7 +226,7 @@ class RedisTaskStore(_RedisStore):
             raise ValueError("a task's created_at and ttl_ms never change")
         done = await self._check().set(
             f"{self._prefix}t:{record.task_id}",
-            orjson.dumps(record.to_json()),
+            encode_task(record),
             condition=_xx(),
             keepttl=True,
         )

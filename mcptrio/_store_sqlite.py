@@ -23,7 +23,7 @@ from ._event_store import (
 )
 from ._sessions import SessionRecord
 from ._sqlite import SqliteWorker
-from ._store_codec import decode_session, encode_session
+from ._store_codec import decode_session, decode_task, encode_session, encode_task
 from ._task_store import TaskRecord
 
 __all__ = ["SqliteEventStore", "SqliteSessionStore", "SqliteTaskStore"]
@@ -122,7 +122,7 @@ class SqliteTaskStore(_Closable):
 
     async def create(self, record: TaskRecord) -> None:
         """Store a new task; ``ValueError`` if its id is taken."""
-        params = (record.task_id, record.expires_at, orjson.dumps(record.to_json()))
+        params = (record.task_id, record.expires_at, encode_task(record))
 
         def create(conn: sqlite3.Connection) -> bool:
             try:
@@ -144,11 +144,11 @@ class SqliteTaskStore(_Closable):
             return None if row is None else bytes(row[0])
 
         raw = await self._run(get)
-        return None if raw is None else TaskRecord.from_json(orjson.loads(raw))
+        return None if raw is None else decode_task(raw)
 
     async def save(self, record: TaskRecord) -> None:
         """Replace a stored task; ``KeyError`` if it is gone."""
-        data = orjson.dumps(record.to_json())
+        data = encode_task(record)
 
         def save(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
@@ -156,7 +156,7 @@ class SqliteTaskStore(_Closable):
             ).fetchone()
             if row is None:
                 return "gone"
-            old = TaskRecord.from_json(orjson.loads(row[0]))
+            old = decode_task(row[0])
             if old.created_at != record.created_at or old.ttl_ms != record.ttl_ms:
                 return "immutable"
             conn.execute("UPDATE tasks SET data = ? WHERE task_id = ?", (data, record.task_id))
