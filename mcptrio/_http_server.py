@@ -1577,7 +1577,25 @@ async def serve_http(
 
     At start the soft open-file limit is raised as far as the process may (the hard limit);
     with the h11 server, ``config.max_connections`` unset is derived from the result.
+
+    ``store`` names where sessions, events and the tasks of ``server.enable_tasks()`` (when
+    it was given no store) are kept; it is opened before serving and closed after, and
+    ``event_store`` and ``session_manager``, when given, take precedence over it.
     """
+    if store is not None:
+        from ._store_url import serve_with_stores
+
+        await serve_with_stores(
+            serve_http,
+            server,
+            config if config is not None else HttpConfig(),
+            store,
+            event_store=event_store,
+            session_manager=session_manager,
+            auth=auth,
+            task_status=task_status,
+        )
+        return
     cfg = config if config is not None else HttpConfig()
     endpoint = HttpEndpoint(
         server, cfg, event_store=event_store, session_manager=session_manager, auth=auth

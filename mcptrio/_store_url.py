@@ -186,8 +186,10 @@ async def serve_with_stores(
     event_store: EventStore | None,
     session_manager: SessionManager | None,
     task_status: trio.TaskStatus[Any],
+    **options: Any,
 ) -> None:
-    """Open ``store`` and run ``serve`` (``serve_http``) with its stores until it returns."""
+    """Open ``store`` and run ``serve`` (``serve_http``) with its stores until it returns;
+    ``options`` go to ``serve`` as they are."""
     async with open_stores(
         store.url,
         max_events_per_stream=config.event_history,
@@ -222,6 +224,7 @@ async def serve_with_stores(
                 event_store=event_store if event_store is not None else stores.events,
                 session_manager=session_manager,
                 task_status=task_status,
+                **options,
             )
         finally:
             if swap:
