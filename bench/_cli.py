@@ -16,6 +16,7 @@ from bench._http import WRK_INSTALL_HINT, install_wrk, wrk_path
 from bench._report import table, validation, write_json
 from bench._suite import (
     CONNECTIONS,
+    EXTRA_GROUPS,
     GROUPS,
     LATENCY_CONNECTIONS,
     LATENCY_PACE_MS,
@@ -29,10 +30,11 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 def _groups(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in GROUPS]
+    known = (*GROUPS, *EXTRA_GROUPS)
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown benchmark {', '.join(unknown) or text!r}; choose from {', '.join(GROUPS)}"
+            f"unknown benchmark {', '.join(unknown) or text!r}; choose from {', '.join(known)}"
         )
     return names
 
@@ -53,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_groups,
         action="extend",
         metavar="NAME[,NAME]",
-        help=f"run only these benchmarks: {', '.join(GROUPS)} (repeatable)",
+        help=f"run only these benchmarks: {', '.join(GROUPS)} (the default set), or"
+        f" {', '.join(EXTRA_GROUPS)} (repeatable)",
     )
     parser.add_argument("--rounds", type=int, help="rounds per benchmark (default 3; smoke 1)")
     parser.add_argument("--duration", type=int, help="seconds per measurement (default 5; smoke 1)")

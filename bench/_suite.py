@@ -10,15 +10,19 @@ from pathlib import Path
 
 import attrs
 
-from bench import _inprocess, _memory
+from bench import _inprocess, _memory, _stores
 from bench._http import Mode, initialize, probe, run_wrk, wrk_path
 from bench._procs import BenchError, HttpServer, Pinning, Stopwatch, pin
 from bench._report import Row, Sample, Side
 from bench._sdk import REPO_ROOT, SERVER_SCRIPT, sdk_python
 from bench._stdio import StdioServer
+from bench._stores import _STREAMS
+from mcptrio import StoreError
 
 GROUPS = ("http", "latency", "stdio", "inprocess", "memory")
-"""What ``--only`` selects, in the order the benchmarks run."""
+"""The groups a run without ``--only`` runs, in the order the benchmarks run."""
+EXTRA_GROUPS = ("stores",)
+"""Groups run only when ``--only`` names them."""
 
 OURS_SERVER = Path(__file__).resolve().parent / "servers" / "ours.py"
 CONNECTIONS = 50
@@ -78,7 +82,7 @@ class Suite:
 
     def __init__(self, settings: Settings, groups: Sequence[str], log: Callable[[str], None]):
         self.settings = settings
-        self.groups = [group for group in GROUPS if group in groups]
+        self.groups = [group for group in (*GROUPS, *EXTRA_GROUPS) if group in groups]
         self.log = log
         self.pinning = Pinning.plan()
         self.rows: list[Row] = []
@@ -201,6 +205,7 @@ class Suite:
                 "stdio": self._run_stdio,
                 "inprocess": self._run_inprocess,
                 "memory": self._run_memory,
+                "stores": self._run_stores,
             }
             for group in self.groups:
                 began = time.perf_counter()
@@ -502,6 +507,54 @@ class Suite:
                         self._servers[key].stop()
                 side.samples.append(per_session)
                 tail.samples.append(per_stream)
+
+    # -- stores ---------------------------------------------------------------------------
+
+    def _run_stores(self) -> None:
+        smoke = not self.settings.warmup
+        sessions, events = (300, 600) if smoke else (5_000, 20_000)
+        titles = {
+            "create": ("session create vs memory store", "creates/s", True),
+            "get-p50": ("session lookup p50 vs memory store", "µs", False),
+            "get-p99": ("session lookup p99 vs memory store", "µs", False),
+            "append": ("event append vs memory store", "appends/s", True),
+            "replay": ("event replay vs memory store", "events/s", True),
+        }
+        baseline = {metric: Side("memory") for metric in _stores.METRICS}
+        rows: dict[tuple[str, str], Row] = {}
+        for backend in ("sqlite", "redis"):
+            for metric in _stores.METRICS:
+                title, unit, higher = titles[metric]
+                rows[backend, metric] = Row(
+                    f"stores-{backend}-{metric}",
+                    f"{backend}: {title}",
+                    unit,
+                    higher,
+                    Side(backend),
+                    baseline[metric],
+                )
+        self.rows += list(rows.values())
+        self.notes.append(
+            f"stores rows: {sessions} sessions and {events} events (200-byte messages on"
+            f" {_STREAMS} streams) per measurement, each on a fresh store in this process"
+        )
+        for _ in range(self.settings.rounds):
+            for backend in _stores.BACKENDS:
+                sides = (
+                    [baseline[m] for m in _stores.METRICS]
+                    if backend == "memory"
+                    else [rows[backend, m].ours for m in _stores.METRICS]
+                )
+                if sides[0].unavailable is not None:
+                    continue
+                try:
+                    figures = _stores.measure(backend, sessions, events)
+                except StoreError as exc:
+                    for side in sides:
+                        side.unavailable = str(exc)
+                    continue
+                for metric, side in zip(_stores.METRICS, sides, strict=True):
+                    side.samples.append(Sample(value=figures[metric]))
 
     # -- helpers --------------------------------------------------------------------------
 

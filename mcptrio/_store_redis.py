@@ -56,6 +56,7 @@ class _RedisStore:
         self._client = client
         self._prefix = prefix
         self._closed = False
+        self._scripts: dict[str, Any] = {}
 
     def _check(self) -> coredis.Redis[Any]:
         if self._closed:
@@ -64,7 +65,11 @@ class _RedisStore:
 
     async def _script(self, script: str, *args: Any) -> Any:
         client = self._check()
-        return await client.register_script(script)(keys=[], args=[self._prefix, *args])
+        # A registered script runs by its SHA (EVALSHA), loaded once per Redis.
+        registered = self._scripts.get(script)
+        if registered is None:
+            registered = self._scripts[script] = client.register_script(script)
+        return await registered(keys=[], args=[self._prefix, *args])
 
     async def close(self) -> None:
         """Refuse further use; the connection closes with the block that opened it."""

@@ -395,3 +395,16 @@ async def test_redis_stores_keep_to_their_prefix() -> None:
             assert 60_000 < ttl <= 120_000  # the record's expiry plus the key's grace
     finally:
         await delete_redis_keys(prefix)
+
+
+async def test_the_endpoints_default_event_store_is_bounded_in_bytes() -> None:
+    endpoint = mcptrio.HttpEndpoint(Server("x"), HttpConfig())
+    events = endpoint.events
+    assert isinstance(events, mcptrio.MemoryEventStore)
+    budget = StoreConfig().event_bytes_per_stream
+    assert budget is not None
+    result = {"jsonrpc": "2.0", "id": 1, "result": {"text": "x" * (1024 * 1024)}}
+    # Large results on one stream: what is kept stays within the per-stream budget.
+    for _ in range(budget // (1024 * 1024) + 8):
+        await events.append("stream", result)
+    assert budget - 1024 * 1024 - 100 < events.bytes_held <= budget
