@@ -60,10 +60,11 @@ _MIGRATIONS: Final[Sequence[str]] = (
     CREATE TABLE event_totals (
         id INTEGER PRIMARY KEY CHECK (id = 0),
         issued INTEGER NOT NULL,
+        streams INTEGER NOT NULL,
         events INTEGER NOT NULL,
         bytes INTEGER NOT NULL
     );
-    INSERT INTO event_totals VALUES (0, 0, 0, 0);
+    INSERT INTO event_totals VALUES (0, 0, 0, 0, 0);
     CREATE TABLE tasks (
         task_id TEXT PRIMARY KEY,
         expires_at REAL,

@@ -10,9 +10,11 @@ Keys, after the prefix:
 - ``s:<id>``: a session as JSON; ``s:ids`` (sorted set, by last activity) counts them and
   orders them least recently used first; ``s:exp`` (sorted set, by ``expires_at``) finds the
   expired; ``s:owner`` (hash) and ``s:p:<principal>`` (set) count sessions per principal.
-- ``e:<stream>``: a Redis Stream of the stream's events (entry id ``1-<seq>``; fields: time,
-  size, message); ``em:<stream>`` (hash) its sequence numbers and totals; ``e:lru`` (sorted
-  set) streams by last use; ``e:tot`` (hash) the totals the byte budget applies to.
+- ``e:<stream>``: a Redis Stream of the stream's events (entry id ``1-<seq>``, the message
+  in field ``d``; a priming event has ``p`` instead); ``ei:<stream>`` (list) each event's
+  sequence number, time and size, oldest first, which trimming reads instead of the events;
+  ``em:<stream>`` (hash) its sequence numbers and totals; ``e:lru`` (sorted set) streams by
+  last use; ``e:tot`` (hash) the totals the byte budget applies to.
 - ``t:<id>``: a task as JSON; ``t:exp`` (sorted set) tasks by end of lifetime.
 
 Timestamps are epoch seconds: record keys expire in Redis a minute after the record's own
@@ -262,36 +264,36 @@ _EVENT_LIB = """
 local p = ARGV[1]
 local tot = p..'e:tot'
 local lru = p..'e:lru'
-local function field(entry, name)
-  local f = entry[2]
-  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end
-  return nil
-end
 local function seq_of(entry)
   return tonumber(string.match(entry[1], '-(%d+)$'))
 end
--- Drop the oldest events of a stream while should_drop(entry, events left, bytes left,
+-- The index ei:<stream> lists "seq at size" per event, oldest first, so that trimming reads
+-- a few short strings instead of the events themselves.
+local function parse(item)
+  local seq, at, size = string.match(item, '^(%d+) (%S+) (%d+)$')
+  return tonumber(seq), tonumber(at), tonumber(size)
+end
+-- Drop the oldest events of a stream while should_drop(at, events left, bytes left,
 -- bytes dropped so far) says so.
 local function drop_while(stream, should_drop)
-  local sk, mk = p..'e:'..stream, p..'em:'..stream
+  local ik, mk = p..'ei:'..stream, p..'em:'..stream
   local events = tonumber(redis.call('HGET', mk, 'events') or '0')
   local bytes = tonumber(redis.call('HGET', mk, 'bytes') or '0')
   local n, size, cut = 0, 0, nil
-  local start = '-'
   while true do
-    local batch = redis.call('XRANGE', sk, start, '+', 'COUNT', 64)
+    local batch = redis.call('LRANGE', ik, n, n + 63)
     if #batch == 0 then break end
     local stop = false
-    for _, e in ipairs(batch) do
-      local s = tonumber(field(e, 'n'))
-      if not should_drop(e, events - n, bytes - size, size) then stop = true break end
-      n, size, cut = n + 1, size + s, seq_of(e)
+    for _, item in ipairs(batch) do
+      local seq, at, s = parse(item)
+      if not should_drop(at, events - n, bytes - size, size) then stop = true break end
+      n, size, cut = n + 1, size + s, seq
     end
     if stop then break end
-    start = '(' .. batch[#batch][1]
   end
   if cut then
-    redis.call('XTRIM', sk, 'MINID', '1-' .. (cut + 1))
+    redis.call('LTRIM', ik, n, -1)
+    redis.call('XTRIM', p..'e:'..stream, 'MINID', '1-' .. (cut + 1))
     redis.call('HINCRBY', mk, 'events', -n)
     redis.call('HINCRBY', mk, 'bytes', -size)
     redis.call('HINCRBY', tot, 'events', -n)
@@ -300,13 +302,16 @@ local function drop_while(stream, should_drop)
   return n
 end
 local function drop_all(stream)
-  local n = drop_while(stream, function() return true end)
-  redis.call('DEL', p..'e:'..stream, p..'em:'..stream)
+  local mk = p..'em:'..stream
+  local n = tonumber(redis.call('HGET', mk, 'events') or '0')
+  redis.call('HINCRBY', tot, 'events', -n)
+  redis.call('HINCRBY', tot, 'bytes', -tonumber(redis.call('HGET', mk, 'bytes') or '0'))
+  redis.call('DEL', p..'e:'..stream, p..'ei:'..stream, mk)
   redis.call('ZREM', lru, stream)
   return n
 end
 local function drop_old(stream, cutoff)
-  return drop_while(stream, function(e) return tonumber(field(e, 'a')) < cutoff end)
+  return drop_while(stream, function(at) return at < cutoff end)
 end
 local function expire_streams(cutoff, max_streams)
   local n = 0
@@ -338,9 +343,12 @@ else
   seq = tonumber(seq)
   evicted = evicted + drop_old(stream, now - max_age)
 end
-local fields = {'a', ARGV[3], 'n', size}
-if has_data then table.insert(fields, 'd') table.insert(fields, data) end
-redis.call('XADD', sk, '1-' .. seq, unpack(fields))
+if has_data then
+  redis.call('XADD', sk, '1-' .. seq, 'd', data)
+else
+  redis.call('XADD', sk, '1-' .. seq, 'p', '')
+end
+redis.call('RPUSH', p..'ei:'..stream, seq .. ' ' .. ARGV[3] .. ' ' .. size)
 redis.call('HSET', mk, 'next', seq + 1)
 redis.call('HINCRBY', mk, 'events', 1)
 redis.call('HINCRBY', mk, 'bytes', size)
@@ -349,7 +357,7 @@ redis.call('HINCRBY', tot, 'bytes', size)
 local issued = tonumber(redis.call('HGET', tot, 'issued') or '0')
 if seq + 1 > issued then redis.call('HSET', tot, 'issued', seq + 1) end
 redis.call('ZADD', lru, now, stream)
-evicted = evicted + drop_while(stream, function(e, events, bytes)
+evicted = evicted + drop_while(stream, function(at, events, bytes)
   return events > max_events or (max_stream_bytes > 0 and bytes > max_stream_bytes)
 end)
 evicted = evicted + expire_streams(now - max_age, max_streams)
@@ -357,7 +365,7 @@ if max_bytes > 0 then
   local held = tonumber(redis.call('HGET', tot, 'bytes') or '0')
   if held > max_bytes then
     for _, s in ipairs(redis.call('ZRANGE', lru, 0, -1)) do
-      evicted = evicted + drop_while(s, function(e, events, bytes, dropped)
+      evicted = evicted + drop_while(s, function(at, events, bytes, dropped)
         return held - dropped > max_bytes
       end)
       held = tonumber(redis.call('HGET', tot, 'bytes'))
@@ -380,9 +388,9 @@ local meta = redis.call('HMGET', mk, 'first', 'next')
 if not meta[1] then return {'the stream is unknown or has expired', evicted, {}} end
 evicted = evicted + drop_old(stream, now - max_age)
 local first, nxt = tonumber(meta[1]), tonumber(meta[2])
-local oldest = redis.call('XRANGE', sk, '-', '+', 'COUNT', 1)
+local oldest = redis.call('LINDEX', p..'ei:'..stream, 0)
 local first_kept = nxt
-if #oldest > 0 then first_kept = seq_of(oldest[1]) end
+if oldest then first_kept = parse(oldest) end
 if seq >= nxt then return {'the stream never sent this event', evicted, {}} end
 if seq < first then
   return {'it is from an earlier stream of that id, now expired', evicted, {}}
@@ -393,7 +401,10 @@ end
 redis.call('ZADD', lru, now, stream)
 local out = {}
 for _, e in ipairs(redis.call('XRANGE', sk, '(1-' .. seq, '+')) do
-  table.insert(out, {seq_of(e), field(e, 'd') or false})
+  local f = e[2]
+  local data = false
+  if f[1] == 'd' then data = f[2] end
+  table.insert(out, {seq_of(e), data})
 end
 return {'', evicted, out}
 """

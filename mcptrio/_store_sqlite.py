@@ -247,6 +247,7 @@ class SqliteEventStore(_Closable):
                     " VALUES (?, ?, ?, ?)",
                     (stream_id, issued, issued, now),
                 )
+                conn.execute("UPDATE event_totals SET streams = streams + 1")
                 seq = int(issued)
             else:
                 seq = int(row[0])
@@ -268,8 +269,7 @@ class SqliteEventStore(_Closable):
             evicted += self._trim_stream(conn, stream_id)
             evicted += self._expire_streams(conn, now)
             evicted += self._trim_total(conn)
-            streams = conn.execute("SELECT count(*) FROM event_streams").fetchone()[0]
-            events = conn.execute("SELECT events FROM event_totals").fetchone()[0]
+            streams, events = conn.execute("SELECT streams, events FROM event_totals").fetchone()
             return seq, evicted, int(streams), int(events)
 
         seq, evicted, self._streams, self._events = await self._run(_transaction(append))
@@ -415,7 +415,7 @@ class SqliteEventStore(_Closable):
                 "SELECT stream FROM event_streams WHERE last_used < ?", (now - self._max_age,)
             )
         ]
-        (count,) = conn.execute("SELECT count(*) FROM event_streams").fetchone()
+        (count,) = conn.execute("SELECT streams FROM event_totals").fetchone()
         excess = count - len(stale) - self._max_streams
         if excess > 0:
             stale += [
@@ -430,4 +430,5 @@ class SqliteEventStore(_Closable):
         for stream_id in stale:
             evicted += self._drop(conn, stream_id, "1", ())
             conn.execute("DELETE FROM event_streams WHERE stream = ?", (stream_id,))
+            conn.execute("UPDATE event_totals SET streams = streams - 1")
         return evicted
