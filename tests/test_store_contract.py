@@ -543,3 +543,58 @@ def test_store_set_fields() -> None:
         "clock",
     ]
     assert math.isfinite(1.0)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(messages=st.lists(st.none() | st.dictionaries(st.text(max_size=8), json_values), max_size=5))
+async def test_event_messages_round_trip_through_the_store(
+    backend: Backend, messages: list[dict[str, Any] | None]
+) -> None:
+    async with backend.open() as stores:
+        prime = await stores.events.append("rt", None)
+        ids = [await stores.events.append("rt", m) for m in messages]
+        assert await stores.events.replay_after(prime) == (
+            "rt",
+            list(zip(ids, messages, strict=True)),
+        )
+
+
+async def test_two_store_sets_on_one_location_share_the_streams(backend: Backend) -> None:
+    if backend.kind not in DURABLE:
+        pytest.skip("a memory store is one process's own")
+    async with backend.open() as one, backend.open() as two:
+        prime = await one.events.append("shared", None)
+        issued: list[tuple[str, dict[str, Any]]] = []
+
+        async def writer(stores: StoreSet, tag: int) -> None:
+            for n in range(25):
+                msg = {"from": tag, "n": n}
+                issued.append((await stores.events.append("shared", msg), msg))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer, one, 1)
+            nursery.start_soon(writer, two, 2)
+        _, replayed = await two.events.replay_after(prime)
+        assert sorted(replayed) == sorted(issued)
+        assert len({event_id for event_id, _ in replayed}) == 50
+        now = backend.clock()
+        await one.tasks.create(task("one-task", now))
+        with pytest.raises(ValueError, match="already exists"):
+            await two.tasks.create(task("one-task", now))
+        await two.sessions.put(record("from-two", now, principal="p"))
+        assert await one.sessions.count_for_principal("p") == 1
