@@ -408,3 +408,24 @@ async def test_the_endpoints_default_event_store_is_bounded_in_bytes() -> None:
     for _ in range(budget // (1024 * 1024) + 8):
         await events.append("stream", result)
     assert budget - 1024 * 1024 - 100 < events.bytes_held <= budget
+
+
+@given(
+    host=st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z0-9-]{1,10}){0,2}", fullmatch=True),
+    port=st.integers(1, 65535),
+    db=st.integers(0, 15),
+    prefix=st.text(
+        st.characters(codec="ascii", exclude_characters="&#%+"), min_size=1, max_size=20
+    ),
+)
+def test_redis_urls_keep_their_prefix_and_connection_parts(
+    host: str, port: int, db: int, prefix: str
+) -> None:
+    from urllib.parse import quote, urlsplit
+
+    url = f"redis://{host}:{port}/{db}?prefix={quote(prefix, safe='')}"
+    where = parse_store_url(url)
+    assert where.prefix == prefix
+    assert where.redis_url is not None
+    parts = urlsplit(where.redis_url)
+    assert (parts.hostname, parts.port, parts.path, parts.query) == (host, port, f"/{db}", "")
