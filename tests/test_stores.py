@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import trio
 from hypothesis import given
@@ -429,3 +430,92 @@ def test_redis_urls_keep_their_prefix_and_connection_parts(
     assert where.redis_url is not None
     parts = urlsplit(where.redis_url)
     assert (parts.hostname, parts.port, parts.path, parts.query) == (host, port, f"/{db}", "")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_cut_stream_resumes_from_the_durable_event_store(
+    kind: str, tmp_path: Path, redis_prefix: str
+) -> None:
+    from mcptrio import current_request
+    from mcptrio._sse import SSEDecoder, SSEEvent
+
+    url = (
+        f"sqlite://{tmp_path}/events.db"
+        if kind == "sqlite"
+        else f"{REDIS_URL}?prefix={redis_prefix}"
+    )
+    go_on = trio.Event()
+    server = Server("resumable")
+
+    @server.tool()
+    async def ticks() -> str:
+        """Two ticks, a pause until the test says so, a third tick."""
+        ctx = current_request()
+        await ctx.report_progress(1, 3)
+        await ctx.report_progress(2, 3)
+        await go_on.wait()
+        await ctx.report_progress(3, 3)
+        return "ticked"
+
+    def headers(session_id: str, **extra: str) -> dict[str, str]:
+        return {
+            "accept": ACCEPT,
+            "mcp-session-id": session_id,
+            "mcp-protocol-version": "2025-11-25",
+            **extra,
+        }
+
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"},
+        },
+    }
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "ticks", "arguments": {}, "_meta": {"progressToken": 2}},
+    }
+    async with trio.open_nursery() as nursery:
+        info = await nursery.start(
+            lambda task_status: serve_http(
+                server, HttpConfig(port=0), store=StoreConfig(url=url), task_status=task_status
+            )
+        )
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.post(info.url, json=init, headers={"accept": ACCEPT})
+            session_id = response.headers["mcp-session-id"]
+            note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await http.post(info.url, json=note, headers=headers(session_id))
+            seen: list[SSEEvent] = []
+            decoder = SSEDecoder()
+            async with http.stream("POST", info.url, json=call, headers=headers(session_id)) as r:
+                async for chunk in r.aiter_raw():
+                    seen.extend(decoder.feed(chunk))
+                    if sum(1 for e in seen if e.data) >= 2:
+                        break  # the connection drops mid-response
+            last_id = [e for e in seen if e.id][-1].id
+            assert last_id is not None
+            # What was sent so far is in the store, readable by any process.
+            async with open_stores(url) as stores:
+                _, replayed = await stores.events.replay_after(last_id)
+                assert replayed == []
+            go_on.set()
+            resumed = await http.get(
+                info.url, headers=headers(session_id, **{"last-event-id": last_id})
+            )
+            assert resumed.status_code == 200
+            after = [orjson.loads(e.data) for e in SSEDecoder().feed(resumed.content) if e.data]
+            before = [orjson.loads(e.data) for e in seen if e.data]
+            progress = [m["params"]["progress"] for m in before + after if m.get("method")]
+            assert progress == [1, 2, 3]
+            assert after[-1]["result"]["content"][0]["text"] == "ticked"
+            async with open_stores(url) as stores:
+                _, stored = await stores.events.replay_after(last_id)
+                assert [m for _, m in stored if m is not None] == after
+        nursery.cancel_scope.cancel()
