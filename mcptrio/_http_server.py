@@ -184,6 +184,16 @@ def _parse_accepts(header: str, wanted: tuple[str, ...]) -> bool:
 _ACCEPT_MEMO: dict[tuple[str, tuple[str, ...]], bool] = {}
 
 
+def _answers(message: dict[str, Any], stream: SessionStream | None) -> bool:
+    """True when ``message`` is the response ending ``stream``."""
+    return (
+        stream is not None
+        and stream.request_id is not None
+        and ("result" in message or "error" in message)
+        and message.get("id") == stream.request_id
+    )
+
+
 def _json_body(message: dict[str, Any] | list[dict[str, Any]]) -> bytes:
     return orjson.dumps(message)
 
@@ -1430,14 +1440,18 @@ class HttpEndpoint:
             self._resumptions += 1
             await ex.start_stream(200, list(_SSE_HEADERS))
             last_seq = parsed[1]
+            answered = False
             for event_id, message in events:
                 if message is not None:
                     chunk = encode_event(orjson.dumps(message), id=event_id)
                     await ex.send_chunk(self._count_out(chunk))
+                    answered = answered or _answers(message, stream)
                 event = parse_event_id(event_id)
                 if event is not None:
                     last_seq = max(last_seq, event[1])
-            if stream is not None and receive is not None and not stream.finished:
+            # A store that awaits lets the response be stored and pushed while the replay
+            # ran: then it is either in the replay or waiting in ``receive``, never lost.
+            if stream is not None and receive is not None and not answered:
                 await self._pump(ex, live, stream, receive, skip_through=last_seq)
             else:
                 await ex.end_stream()
