@@ -283,13 +283,16 @@ async def test_serve_http_keeps_sessions_events_and_tasks_in_the_configured_stor
         # Another connection to the same file sees the session while the server runs.
         async with open_stores(url) as stores:
             record = await stores.sessions.get(session_id)
-            assert record is not None and record.protocol_version == "2025-11-25"
+            assert record is not None
             assert record.expires_at is not None and record.expires_at > time.time()
         nursery.cancel_scope.cancel()
     # The task store the application did not choose goes back to its default afterwards.
     assert isinstance(server.task_manager.store, mcptrio.MemoryTaskStore)
     async with open_stores(url) as stores:
-        assert await stores.sessions.get(session_id) is not None
+        # The negotiated version is written once initialize has been answered.
+        record = await stores.sessions.get(session_id)
+        assert record is not None and record.protocol_version == "2025-11-25"
+        assert record.client_info == {"name": "raw", "version": "0"}
 
 
 async def test_serve_http_on_redis_shares_the_prefix(redis_prefix: str) -> None:
