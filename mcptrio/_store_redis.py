@@ -16,6 +16,7 @@ Keys, after the prefix:
   ``em:<stream>`` (hash) its sequence numbers and totals; ``e:lru`` (sorted set) streams by
   last use; ``e:tot`` (hash) the totals the byte budget applies to.
 - ``t:<id>``: a task as JSON; ``t:exp`` (sorted set) tasks by end of lifetime.
+- ``schema``: the layout version; a prefix written by a newer mcptrio is refused at start-up.
 
 Timestamps are epoch seconds: record keys expire in Redis a minute after the record's own
 expiry, so a server that stops sweeping does not leave them behind forever.
@@ -43,10 +44,34 @@ from ._task_store import TaskRecord
 if TYPE_CHECKING:
     import coredis
 
-__all__ = ["RedisEventStore", "RedisSessionStore", "RedisTaskStore"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "RedisEventStore",
+    "RedisSessionStore",
+    "RedisTaskStore",
+    "check_schema",
+]
+
+SCHEMA_VERSION: Final = 1
+"""The layout of the keys this mcptrio writes, kept in ``<prefix>schema``."""
 
 KEY_GRACE: Final = 60.0
 """Seconds a record's Redis key outlives the record's own expiry."""
+
+
+async def check_schema(client: coredis.Redis[Any], prefix: str) -> int | None:
+    """Mark ``prefix`` as holding this layout, unless it holds a newer one: then return that."""
+    key = f"{prefix}schema"
+    await client.set(key, str(SCHEMA_VERSION), condition=_nx())
+    found = await client.get(key)
+    version = int(found) if found is not None and found.isdigit() else SCHEMA_VERSION
+    return version if version > SCHEMA_VERSION else None
+
+
+def _nx() -> Any:
+    from coredis.tokens import PureToken
+
+    return PureToken.NX
 
 
 def _text(value: Any) -> str:

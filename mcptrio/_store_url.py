@@ -135,7 +135,13 @@ async def _redis_stores(
             f"store URL {masked!r}: Redis stores need the coredis package; install"
             " mcptrio[redis] (pip install 'mcptrio[redis]')"
         ) from None
-    from ._store_redis import RedisEventStore, RedisSessionStore, RedisTaskStore
+    from ._store_redis import (
+        SCHEMA_VERSION,
+        RedisEventStore,
+        RedisSessionStore,
+        RedisTaskStore,
+        check_schema,
+    )
 
     try:
         probe: coredis.Redis[Any] = coredis.Redis.from_url(
@@ -147,10 +153,12 @@ async def _redis_stores(
     # A separate probe: the client reports a failed connection as an exception group when
     # its block exits, and the block of the real client is the caller's.
     problem: str | None = None
+    newer: int | None = None
     try:
         with trio.fail_after(_CONNECT_TIMEOUT):
             async with probe:
                 await probe.ping()
+                newer = await check_schema(probe, prefix)
     except trio.TooSlowError:
         problem = f"Redis did not answer within {_CONNECT_TIMEOUT:g} s"
     except BaseException as exc:
@@ -160,6 +168,12 @@ async def _redis_stores(
         problem = f"cannot reach Redis ({'; '.join(str(e) for e in leaves)})"
     if problem is not None:
         raise StoreError(f"store URL {masked!r}: {problem}")
+    if newer is not None:
+        raise StoreError(
+            f"store URL {masked!r}: the keys under prefix {prefix!r} have store schema version"
+            f" {newer}, written by a newer mcptrio; this one reads versions up to"
+            f" {SCHEMA_VERSION}: upgrade mcptrio or use another prefix"
+        )
     try:
         async with client:
             yield StoreSet(

@@ -522,3 +522,22 @@ async def test_a_cut_stream_resumes_from_the_durable_event_store(
                 _, stored = await stores.events.replay_after(last_id)
                 assert [m for _, m in stored if m is not None] == after
         nursery.cancel_scope.cancel()
+
+
+async def test_a_redis_prefix_from_a_newer_schema_is_refused(redis_prefix: str) -> None:
+    import coredis
+
+    from mcptrio._store_redis import SCHEMA_VERSION as REDIS_SCHEMA
+
+    url = f"{REDIS_URL}?prefix={redis_prefix}"
+    async with open_stores(url):
+        pass
+    async with coredis.Redis.from_url(REDIS_URL) as client:
+        assert await client.get(f"{redis_prefix}schema") == str(REDIS_SCHEMA).encode()
+        await client.set(f"{redis_prefix}schema", str(REDIS_SCHEMA + 1))
+    with pytest.raises(StoreError) as caught:
+        async with open_stores(url):
+            pytest.fail("opened keys from a newer schema")
+    message = str(caught.value)
+    assert f"schema version {REDIS_SCHEMA + 1}, written by a newer mcptrio" in message
+    assert redis_prefix in message
