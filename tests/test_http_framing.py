@@ -247,8 +247,10 @@ SLOW = {
     "body_timeout": 30.0,
     "min_body_rate": 100.0,
     "body_rate_grace": 2.0,
-    # One MCP request at a time: a slow body that took it would make others wait (503).
-    "max_connections": 1,
+    # One MCP request in flight at a time: a slow body that took that budget would make the
+    # well-behaved client's tools/call wait (503). (The slow client does hold its own TCP
+    # connection until the 408: that is the connection budget's business, not this one's.)
+    "max_in_flight_requests": 1,
 }
 
 
