@@ -32,6 +32,7 @@ from ._config import HttpConfig as HttpConfig
 from ._config import ServerConfig as ServerConfig
 from ._config import StdioConfig as StdioConfig
 from ._config import StoreConfig as StoreConfig
+from ._config import TlsConfig as TlsConfig
 from ._config import load_config as load_config
 from ._content import audio as audio
 from ._content import embedded_resource as embedded_resource
@@ -118,6 +119,7 @@ from ._task_store import TaskRecord as TaskRecord
 from ._task_store import TaskStore as TaskStore
 from ._tasks import TaskManager as TaskManager
 from ._tasks import begin_task as begin_task
+from ._tls import ServerTls as ServerTls
 from ._tools import ToolError as ToolError
 from ._transport import Transport as Transport
 from ._versions import LATEST_LEGACY_VERSION as LATEST_LEGACY_VERSION

@@ -26,6 +26,7 @@ from ._config import Config, ConfigError, HttpConfig, load_config
 from ._serve import serve_stdio
 from ._server import Server
 from ._target import TargetError, load_target
+from ._tls import ServerTls
 
 __all__ = ["main"]
 
@@ -41,6 +42,12 @@ _OPTIONS: dict[str | None, str] = {
     "allowed_hosts": "--allowed-host",
     "json_response": "--json-response",
     "server": "--http-server",
+}
+# TlsConfig fields the options set.
+_TLS_OPTIONS: dict[str | None, str] = {
+    "certfile": "--certfile",
+    "keyfile": "--keyfile",
+    "ca_certs": "--ca-certs",
 }
 
 
@@ -128,6 +135,20 @@ def _parser() -> argparse.ArgumentParser:
         choices=["hypercorn", "h11"],
         help="HTTP: the server implementation (default h11)",
     )
+    # TLS
+    serve.add_argument(
+        "--certfile",
+        metavar="PEM",
+        help="HTTP: serve HTTPS with this certificate chain (reloaded on SIGHUP and on change)",
+    )
+    serve.add_argument(
+        "--keyfile", metavar="PEM", help="HTTPS: the private key (default: in --certfile)"
+    )
+    serve.add_argument(
+        "--ca-certs",
+        metavar="PEM",
+        help="HTTPS: require client certificates signed by these authorities (mutual TLS)",
+    )
     serve.add_argument(
         "--store",
         metavar="URL",
@@ -177,6 +198,23 @@ def _configured(args: argparse.Namespace) -> Config:
             raise UsageError(f"--allowed-host: {message}") from None
         hosts = (*config.http.allowed_hosts, *args.allowed_hosts)
         overrides["allowed_hosts"] = tuple(dict.fromkeys(hosts))
+    tls_overrides = {
+        name: value
+        for name, value in (
+            ("certfile", args.certfile),
+            ("keyfile", args.keyfile),
+            ("ca_certs", args.ca_certs),
+        )
+        if value is not None
+    }
+    if tls_overrides:
+        try:
+            overrides["tls"] = attrs.evolve(config.http.tls, **tls_overrides)
+        except ValueError as exc:
+            field = getattr(exc, "field", None)
+            problem = getattr(exc, "problem", str(exc))
+            option = _TLS_OPTIONS.get(field, "command line")
+            raise UsageError(f"{option}: {problem}") from None
     if overrides:
         try:
             config = attrs.evolve(config, http=attrs.evolve(config.http, **overrides))
@@ -290,6 +328,9 @@ async def _serve_http(server: Server, config: Config) -> None:
             from ._store_location import StoreError
 
             leaves = _leaves(exc)
+            if len(leaves) == 1 and isinstance(leaves[0], ConfigError):
+                # TLS files that cannot be used; the message names the file.
+                raise UsageError(str(leaves[0])) from None
             if len(leaves) == 1 and isinstance(leaves[0], OSError):
                 raise UsageError(_bind_problem(leaves[0], config.http)) from None
             if len(leaves) == 1 and isinstance(leaves[0], StoreError):
@@ -298,6 +339,17 @@ async def _serve_http(server: Server, config: Config) -> None:
         # stderr: stdout is kept free for programs that wrap us.
         for line in _startup_lines(server.name, info.url, config.http):
             print(f"mcptrio: {line}", file=sys.stderr, flush=True)
+        if info.tls is not None and hasattr(signal, "SIGHUP"):
+            nursery.start_soon(_reload_on_sighup, info.tls)
+
+
+async def _reload_on_sighup(tls: ServerTls) -> None:
+    # The process is ours here, so SIGHUP is too (a library cannot claim signals).
+    with trio.open_signal_receiver(signal.SIGHUP) as signals:
+        async for _ in signals:
+            ok = tls.reload()
+            what = "reloaded" if ok else "NOT reloaded (see the log); the old ones stay"
+            print(f"mcptrio: TLS certificate {what}", file=sys.stderr, flush=True)
 
 
 async def _until_signalled(serve: Callable[[], Awaitable[None]]) -> int:

@@ -37,6 +37,7 @@ __all__ = [
     "ServerConfig",
     "StdioConfig",
     "StoreConfig",
+    "TlsConfig",
     "config_from_mapping",
     "config_to_mapping",
     "load_config",
@@ -216,6 +217,57 @@ def _str_tuple(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise _FieldError(inst, attribute.name, f"expected a list of strings, got {value!r}")
 
 
+def _optional_str(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _FieldError(inst, attribute.name, f"expected a non-empty str, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class TlsConfig(_ConfigBase):
+    """HTTPS for the HTTP server (both implementations); off until ``certfile`` is set.
+
+    The files are read when the server starts, and again on :meth:`ServerTls.reload
+    <mcptrio.ServerTls.reload>`: when they change (``watch_interval``) and, under
+    ``python -m mcptrio serve``, on SIGHUP. New connections get the files read last;
+    connections already open keep theirs, so no stream is dropped. Files that fail to load
+    are reported in the log and the ones in force are kept.
+    """
+
+    certfile: str | None = attrs.field(default=None, validator=_optional_str)
+    """PEM file with the server certificate followed by its chain; setting it turns TLS on."""
+
+    keyfile: str | None = attrs.field(default=None, validator=_optional_str)
+    """PEM file with the private key; unset: the key is in ``certfile``."""
+
+    password: str | None = attrs.field(default=None, validator=_optional_str, repr=False)
+    """Password of an encrypted private key."""
+
+    ca_certs: str | None = attrs.field(default=None, validator=_optional_str)
+    """PEM bundle of the certificate authorities that sign client certificates; setting it
+    turns on mutual TLS (client certificates are checked against it)."""
+
+    client_cert_required: bool = attrs.field(
+        default=True, validator=attrs.validators.instance_of(bool)
+    )
+    """With ``ca_certs``: refuse clients that present no certificate (false: ask for one,
+    accept clients without, still refuse a certificate that does not verify)."""
+
+    min_version: Literal["1.2", "1.3"] = attrs.field(default="1.2", validator=_one_of("1.2", "1.3"))
+    """Oldest TLS version accepted."""
+
+    watch_interval: float = attrs.field(
+        default=5.0, converter=_to_float, validator=_float_check(at_least=0.0)
+    )
+    """Seconds between checks of the files' modification times, size and inode; a change
+    reloads them (0 turns the checks off)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.certfile is None:
+            for name in ("keyfile", "password", "ca_certs"):
+                if getattr(self, name) is not None:
+                    raise _FieldError(self, name, "needs certfile (TLS is off without it)")
+
+
 @attrs.frozen(kw_only=True)
 class HttpConfig(_ConfigBase):
     """How the Streamable HTTP server listens, checks requests and streams."""
@@ -362,6 +414,10 @@ class HttpConfig(_ConfigBase):
     auth: AuthConfig | None = attrs.field(default=None)
     """Require OAuth bearer tokens on the MCP endpoints (the ``[http.auth]`` table); unset:
     no authorization."""
+
+    # TLS
+    tls: TlsConfig = attrs.field(factory=TlsConfig)
+    """HTTPS: certificate, key, client-certificate checks, reload (off by default)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -26,8 +26,10 @@ import contextlib
 import enum
 import logging
 import math
+import os
 import re
 import secrets
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final, Literal, TypeAlias
@@ -55,6 +57,7 @@ from ._jsonrpc import (
 from ._oauth_client import OAuthError
 from ._sse import SSEDecoder, SSEError, SSEEvent
 from ._stream_transport import DEFAULT_MAX_MESSAGE_BYTES
+from ._tls import client_ssl_context
 from ._transport import Incoming
 from ._versions import META_PROTOCOL_VERSION, Era, era_of
 
@@ -1604,6 +1607,12 @@ async def open_http_transport(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_buffered_messages: int = 64,
     max_concurrent_requests: int = 64,
+    ca_certs: str | os.PathLike[str] | None = None,
+    client_cert: str
+    | os.PathLike[str]
+    | tuple[str | os.PathLike[str], str | os.PathLike[str]]
+    | None = None,
+    http2: bool = False,
 ) -> AsyncIterator[HttpClientTransport]:
     """Open a transport to the MCP endpoint at ``url`` for the duration of the block.
 
@@ -1630,6 +1639,14 @@ async def open_http_transport(
     era) go without a session id, with the headers mirrored from their body; their streams are
     never resumed, and cancelling one closes it. ``headers``, ``auth`` and the limits apply to
     them as to everything else.
+
+    TLS: ``ca_certs`` is a PEM bundle trusted instead of the system's certificate
+    authorities; ``client_cert`` a PEM file holding a client certificate and its key, or a
+    ``(certfile, keyfile)`` pair, for servers that ask for one. With ``http2`` requests go
+    over HTTP/2 when the server offers it (ALPN on ``https``; on ``http`` every connection
+    starts HTTP/2 directly, which only servers that accept it prior knowledge answer); it
+    needs the ``h2`` package (``pip install mcptrio[http2]``). These four configure the
+    client this function creates and cannot be combined with ``http_client``.
     """
     target = httpx.URL(url)
     if target.scheme not in ("http", "https"):
@@ -1645,6 +1662,14 @@ async def open_http_transport(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if http_client is not None and (ca_certs is not None or client_cert is not None or http2):
+        raise ValueError(
+            "ca_certs, client_cert and http2 configure the HTTP client this function creates;"
+            " with http_client, configure that client instead"
+        )
+    verify: ssl.SSLContext | bool = True
+    if ca_certs is not None or client_cert is not None:
+        verify = client_ssl_context(ca_certs=ca_certs, client_cert=client_cert)
     with unwrap_single_error():
         async with AsyncExitStack() as stack:
             client = http_client
@@ -1653,7 +1678,15 @@ async def open_http_transport(
                 # plus the GET stream and the DELETE.
                 limits = httpx.Limits(max_connections=2 * max_concurrent_requests + 4)
                 client = await stack.enter_async_context(
-                    httpx.AsyncClient(timeout=_TIMEOUT, limits=limits)
+                    httpx.AsyncClient(
+                        timeout=_TIMEOUT,
+                        limits=limits,
+                        verify=verify,
+                        # Prior knowledge on http:// needs HTTP/1.1 off: httpx never
+                        # upgrades a cleartext connection.
+                        http1=not (http2 and target.scheme == "http"),
+                        http2=http2,
+                    )
                 )
             async with trio.open_nursery() as nursery:
                 tasks: trio.Nursery = await nursery.start(_hold_nursery)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import ssl
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -65,6 +66,7 @@ from ._sessions import (
     SessionRecord,
 )
 from ._sse import encode_comment, encode_event
+from ._tls import ServerTls
 from ._transport import Incoming
 from ._versions import SUPPORTED_VERSIONS, supports_batches
 
@@ -104,6 +106,8 @@ class HttpServerInfo:
     """The MCP endpoint URL, e.g. ``http://127.0.0.1:8000/mcp``."""
     endpoint: HttpEndpoint
     """The endpoint, for statistics."""
+    tls: ServerTls | None = None
+    """With ``config.tls.certfile`` set: the TLS settings in force (:meth:`ServerTls.reload`)."""
 
 
 class _Watch:
@@ -1611,6 +1615,7 @@ async def serve_http(
         )
         return
     cfg = config if config is not None else HttpConfig()
+    tls = _server_tls(cfg)
     endpoint = HttpEndpoint(
         server, cfg, event_store=event_store, session_manager=session_manager, auth=auth
     )
@@ -1656,22 +1661,28 @@ async def serve_http(
                         connection_budget=endpoint.connection_budget,
                         reserve_budget=endpoint.health_connection_budget,
                         on_shutdown=endpoint.begin_shutdown,
+                        ssl_context=tls.context if tls is not None else None,
                         task_status=task_status,
                     )
                 else:
-                    await _serve_hypercorn(endpoint, cfg, host, grace, shutdown, task_status)
+                    await _serve_hypercorn(
+                        endpoint, cfg, host, grace, shutdown, task_status, tls=tls
+                    )
             finally:
                 finished.set()
 
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(run)
-        base = binds[0] if binds else f"http://{host}:{cfg.port}"
+        scheme = "https" if tls is not None else "http"
+        base = binds[0] if binds else f"{scheme}://{host}:{cfg.port}"
         # Tokens must be issued for this very URL (RFC 8707 audience). A wildcard address
         # names no URL clients use: then each request's Host stands for it.
         wildcard = cfg.host in ("0.0.0.0", "::", "[::]", "")
         if endpoint.auth is not None and endpoint.auth.resource is None and not wildcard:
             endpoint.auth.resource = f"{base}{cfg.path}"
-        task_status.started(HttpServerInfo(url=f"{base}{cfg.path}", endpoint=endpoint))
+        if tls is not None:
+            nursery.start_soon(tls.watch)
+        task_status.started(HttpServerInfo(url=f"{base}{cfg.path}", endpoint=endpoint, tls=tls))
         try:
             await trio.sleep_forever()
         finally:
@@ -1694,11 +1705,16 @@ async def _serve_hypercorn(
     grace: float,
     shutdown: trio.Event,
     task_status: trio.TaskStatus[list[str]],
+    *,
+    tls: ServerTls | None,
 ) -> None:
     import hypercorn.config
     import hypercorn.trio
 
     hconfig = hypercorn.config.Config()
+    if tls is not None:
+        hconfig = _hypercorn_tls_config(tls)
+        hconfig.ssl_handshake_timeout = cfg.header_timeout
     hconfig.bind = [f"{host}:{cfg.port}"]
     hconfig.graceful_timeout = grace
     hconfig.accesslog = None
@@ -1742,3 +1758,28 @@ class _OncePerInterval(logging.Filter):
             record.msg = f"{record.msg} ({self.dropped} more since the last report)"
             self.dropped = 0
         return True
+
+
+def _server_tls(cfg: HttpConfig) -> ServerTls | None:
+    if cfg.tls.certfile is None:
+        return None
+    # Hypercorn speaks HTTP/2 when the client picks it through ALPN; our h11 adapter
+    # speaks HTTP/1.1 only, so it must not offer h2.
+    alpn = ("h2", "http/1.1") if cfg.server == "hypercorn" else ("http/1.1",)
+    return ServerTls(cfg.tls, alpn=alpn)
+
+
+def _hypercorn_tls_config(tls: ServerTls) -> Any:
+    """Hypercorn settings that listen with TLS and wrap sockets with ``tls.context``."""
+    import hypercorn.config
+
+    class HypercornTlsConfig(hypercorn.config.Config):
+        def create_ssl_context(self) -> ssl.SSLContext:
+            return tls.context
+
+    hconfig = HypercornTlsConfig()
+    # Hypercorn listens with TLS when both are set; it does not read the files itself,
+    # since its context comes from create_ssl_context above.
+    hconfig.certfile = tls.config.certfile
+    hconfig.keyfile = tls.config.keyfile or tls.config.certfile
+    return hconfig

@@ -1,0 +1,299 @@
+"""HTTPS on both HTTP adapters, HTTP/2 on Hypercorn, certificate reload, mutual TLS.
+
+Certificates come from trustme; servers listen on 127.0.0.1 port 0.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import orjson
+import pytest
+import trio
+import trio.testing
+import trustme
+from cryptography import x509
+
+from mcptrio import (
+    ConfigError,
+    HttpConfig,
+    Server,
+    ServerConfig,
+    TlsConfig,
+    load_config,
+    open_client,
+    open_http_transport,
+    serve_http,
+)
+from mcptrio._cli import _configured, _parser
+from mcptrio._http_server import HttpServerInfo
+from mcptrio._sse import SSEEvent
+
+ADAPTERS = ["h11", "hypercorn"]
+ACCEPT = "application/json, text/event-stream"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"},
+    },
+}
+
+
+# -- certificates ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Pki:
+    """A test CA, the files a server is configured with, and a client certificate."""
+
+    ca: trustme.CA
+    ca_file: Path
+    certfile: Path
+    keyfile: Path
+    client_ca: trustme.CA
+    client_ca_file: Path
+    client_file: Path
+    directory: Path
+
+    def renew(self, **issue: Any) -> int:
+        """Write a fresh server certificate over the configured files; its serial number."""
+        cert = self.ca.issue_cert("127.0.0.1", "localhost", **issue)
+        write_atomically(self.certfile, cert.cert_chain_pems)
+        write_atomically(self.keyfile, [cert.private_key_pem])
+        return serial_of(cert.cert_chain_pems[0].bytes())
+
+    def tls(self, **fields: Any) -> TlsConfig:
+        return TlsConfig(certfile=str(self.certfile), keyfile=str(self.keyfile), **fields)
+
+
+def write_atomically(path: Path, blobs: list[trustme.Blob]) -> None:
+    staging = path.with_suffix(".new")
+    staging.write_bytes(b"".join(blob.bytes() for blob in blobs))
+    os.replace(staging, path)
+
+
+def serial_of(pem_or_der: bytes) -> int:
+    if pem_or_der.startswith(b"-----"):
+        return x509.load_pem_x509_certificate(pem_or_der).serial_number
+    return x509.load_der_x509_certificate(pem_or_der).serial_number
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    ca = trustme.CA()
+    client_ca = trustme.CA()
+    made = Pki(
+        ca=ca,
+        ca_file=tmp_path / "ca.pem",
+        certfile=tmp_path / "server.pem",
+        keyfile=tmp_path / "server.key",
+        client_ca=client_ca,
+        client_ca_file=tmp_path / "client-ca.pem",
+        client_file=tmp_path / "client.pem",
+        directory=tmp_path,
+    )
+    ca.cert_pem.write_to_path(str(made.ca_file))
+    client_ca.cert_pem.write_to_path(str(made.client_ca_file))
+    made.renew()
+    client_ca.issue_cert("client@example.com").private_key_and_cert_chain_pem.write_to_path(
+        str(made.client_file)
+    )
+    return made
+
+
+def client_context(pki: Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca_file))
+    return context
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+
+def make_server() -> Server:
+    server = Server("tls-test", config=ServerConfig(shutdown_grace=2.0))
+    release = trio.Event()
+
+    @server.tool()
+    async def echo(text: str) -> str:
+        """Echo."""
+        return text
+
+    @server.tool()
+    async def ticks(count: int, gap: float = 0.05) -> str:
+        """Report progress ``count`` times, ``gap`` seconds apart."""
+        from mcptrio import current_request
+
+        ctx = current_request()
+        for i in range(1, count + 1):
+            await ctx.report_progress(i, count, f"tick {i}")
+            await trio.sleep(gap)
+        return f"ticked {count}"
+
+    @server.tool()
+    async def hold() -> str:
+        """Return once the test releases it."""
+        await release.wait()
+        return "released"
+
+    server.release = release  # type: ignore[attr-defined]
+    return server
+
+
+@asynccontextmanager
+async def running(app: Server | None = None, **config: Any) -> AsyncIterator[HttpServerInfo]:
+    async with trio.open_nursery() as nursery:
+        info: HttpServerInfo = await nursery.start(
+            serve_http, app or make_server(), HttpConfig(port=0, **config)
+        )
+        yield info
+        nursery.cancel_scope.cancel()
+
+
+async def peer_serial(url: str, pki: Pki) -> int:
+    """The serial number of the certificate a new connection to ``url`` is shown."""
+    address = httpx.URL(url)
+    assert address.port is not None
+    stream = await trio.open_ssl_over_tcp_stream(
+        address.host, address.port, ssl_context=client_context(pki)
+    )
+    try:
+        await stream.do_handshake()
+        der = stream.getpeercert(binary_form=True)
+        assert der is not None
+        return serial_of(der)
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+def messages(events: list[SSEEvent]) -> list[dict[str, Any]]:
+    return [orjson.loads(e.data) for e in events if e.data]
+
+
+async def raw_initialize(http: httpx.AsyncClient, url: str) -> dict[str, str]:
+    response = await http.post(url, json=INIT, headers={"accept": ACCEPT})
+    assert response.status_code == 200, response.text
+    session = {
+        "accept": ACCEPT,
+        "mcp-session-id": response.headers["mcp-session-id"],
+        "mcp-protocol-version": "2025-11-25",
+    }
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert (await http.post(url, json=note, headers=session)).status_code == 202
+    return session
+
+
+def call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments, "_meta": {"progressToken": request_id}},
+    }
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def test_tls_config_is_checked_when_created() -> None:
+    assert HttpConfig().tls == TlsConfig()
+    assert TlsConfig().certfile is None
+    with pytest.raises(ConfigError, match=r"TlsConfig.keyfile: needs certfile"):
+        TlsConfig(keyfile="k.pem")
+    with pytest.raises(ConfigError, match=r"TlsConfig.ca_certs: needs certfile"):
+        TlsConfig(ca_certs="ca.pem")
+    with pytest.raises(ConfigError, match=r"min_version: expected one of '1.2', '1.3'"):
+        TlsConfig(certfile="c.pem", min_version="1.1")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"watch_interval: must be >= 0"):
+        TlsConfig(certfile="c.pem", watch_interval=-1)
+    with pytest.raises(ConfigError, match=r"certfile: expected a non-empty str"):
+        TlsConfig(certfile="")
+    assert "hunter2" not in repr(TlsConfig(certfile="c.pem", password="hunter2"))
+
+
+def test_tls_settings_load_from_toml_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "mcptrio.toml"
+    path.write_text(
+        '[http.tls]\ncertfile = "/etc/mcp/cert.pem"\nkeyfile = "/etc/mcp/key.pem"\n'
+        'min_version = "1.3"\n'
+    )
+    config = load_config(path=path, env={"MCPTRIO_HTTP__TLS__CA_CERTS": "/etc/mcp/clients.pem"})
+    assert config.http.tls == TlsConfig(
+        certfile="/etc/mcp/cert.pem",
+        keyfile="/etc/mcp/key.pem",
+        ca_certs="/etc/mcp/clients.pem",
+        min_version="1.3",
+    )
+    path.write_text('[http.tls]\nkeyfile = "/etc/mcp/key.pem"\n')
+    with pytest.raises(ConfigError, match=r"http\.tls\.keyfile: needs certfile"):
+        load_config(path=path, env={})
+
+
+def test_command_line_flags_set_the_tls_section() -> None:
+    args = _parser().parse_args(
+        ["serve", "x.py", "--transport", "http", "--certfile", "c.pem", "--ca-certs", "ca.pem"]
+    )
+    config = _configured(args)
+    assert config.http.tls.certfile == "c.pem"
+    assert config.http.tls.keyfile is None
+    assert config.http.tls.ca_certs == "ca.pem"
+    args = _parser().parse_args(["serve", "x.py", "--keyfile", "k.pem"])
+    with pytest.raises(ConfigError, match="command line: .*keyfile: needs certfile"):
+        _configured(args)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_unusable_files_fail_at_start_naming_the_file(adapter: str, pki: Pki) -> None:
+    missing = TlsConfig(certfile=str(pki.directory / "nope.pem"))
+    other_key = pki.directory / "other.key"
+    pki.ca.issue_cert("127.0.0.1").private_key_pem.write_to_path(str(other_key))
+    mismatched = TlsConfig(certfile=str(pki.certfile), keyfile=str(other_key))
+    bad_ca = TlsConfig(certfile=str(pki.certfile), keyfile=str(pki.keyfile), ca_certs="/nope")
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(ConfigError, match=r"nope\.pem'.*No such file"):
+            await nursery.start(serve_http, make_server(), HttpConfig(port=0, tls=missing))
+        with pytest.raises(ConfigError, match=r"other\.key'.*KEY_VALUES_MISMATCH"):
+            await nursery.start(
+                serve_http, make_server(), HttpConfig(port=0, tls=mismatched, server=adapter)
+            )
+        with pytest.raises(ConfigError, match=r"ca_certs: cannot load '/nope'"):
+            await nursery.start(serve_http, make_server(), HttpConfig(port=0, tls=bad_ca))
+
+
+# -- our client over HTTPS -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_our_client_over_https(adapter: str, mode: Any, pki: Pki) -> None:
+    async with running(tls=pki.tls(), server=adapter) as info:
+        assert info.url.startswith("https://127.0.0.1:")
+        assert info.url.endswith("/mcp")
+        assert info.tls is not None
+        with trio.fail_after(20):
+            async with (
+                open_http_transport(info.url, ca_certs=pki.ca_file) as transport,
+                open_client(transport, mode=mode) as client,
+            ):
+                result = await client.call_tool("echo", {"text": "over tls"})
+                assert result.content[0].text == "over tls"  # type: ignore[union-attr]
+                progress: list[float] = []
+
+                async def on_progress(value: float, total: float | None, msg: str | None) -> None:
+                    progress.append(value)
+
+                done = await client.call_tool(
+                    "ticks", {"count": 3, "gap": 0.01}, on_progress=on_progress
+                )
+                assert done.content[0].text == "ticked 3"  # type: ignore[union-attr]
+                assert progress == [1, 2, 3]
