@@ -712,7 +712,7 @@ class HttpClientTransport:
                 message = f"could not send {what} to the MCP server at {url}: {_exc_text(exc)}"
             else:
                 message = _unresumable_reply(what, "the connection broke", exc)
-            await self._fail(exchange, self._local_error(None, message))
+            await self._fail(exchange, self._local_error(None, message + _tls_hint(url, exc)))
             return _Result.FAILED
 
     async def _read_reply(self, exchange: _Exchange, response: httpx.Response) -> _Result:
@@ -1580,6 +1580,28 @@ def _unresumable_reply(what: str, how: str, exc: BaseException) -> str:
 def _exc_text(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _tls_hint(url: httpx.URL, exc: httpx.TransportError) -> str:
+    """What went wrong with TLS, when ``exc`` hides it (its own text is often empty)."""
+    if url.scheme != "https":
+        return ""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f" (the server's certificate was refused: {cause.verify_message}; {cause})"
+        if isinstance(cause, ssl.SSLError):
+            return f" (TLS failed: {cause})"
+        cause = cause.__cause__ or cause.__context__
+    # A server refusing a client certificate closes the connection without a TLS alert
+    # (trio drops it), so the client sees only a bare read error: say what it may mean.
+    if isinstance(exc, httpx.ReadError) and not str(exc):
+        return (
+            " (the server closed the TLS connection without answering; a server that"
+            " requires a client certificate does so when none, or one it does not trust, is"
+            " shown: see client_cert)"
+        )
+    return ""
 
 
 def _describe(message: Message | list[Message]) -> str:

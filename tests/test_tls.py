@@ -5,6 +5,7 @@ Certificates come from trustme; servers listen on 127.0.0.1 port 0.
 
 from __future__ import annotations
 
+import datetime
 import os
 import ssl
 from collections.abc import AsyncIterator
@@ -248,7 +249,7 @@ def test_command_line_flags_set_the_tls_section() -> None:
     assert config.http.tls.keyfile is None
     assert config.http.tls.ca_certs == "ca.pem"
     args = _parser().parse_args(["serve", "x.py", "--keyfile", "k.pem"])
-    with pytest.raises(ConfigError, match="command line: .*keyfile: needs certfile"):
+    with pytest.raises(ConfigError, match=r"command line: .*keyfile: needs certfile"):
         _configured(args)
 
 
@@ -297,3 +298,101 @@ async def test_our_client_over_https(adapter: str, mode: Any, pki: Pki) -> None:
                 )
                 assert done.content[0].text == "ticked 3"  # type: ignore[union-attr]
                 assert progress == [1, 2, 3]
+
+
+# -- mutual TLS ------------------------------------------------------------------------------
+
+
+async def echo_over(url: str, **transport: Any) -> str:
+    with trio.fail_after(20):
+        async with (
+            open_http_transport(url, **transport) as t,
+            open_client(t, mode="legacy") as client,
+        ):
+            result = await client.call_tool("echo", {"text": "hello"})
+            text = result.content[0].text  # type: ignore[union-attr]
+            assert isinstance(text, str)
+            return text
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_mutual_tls_needs_a_good_client_certificate(adapter: str, pki: Pki) -> None:
+    stranger = pki.directory / "stranger.pem"
+    pki.ca.issue_cert("stranger").private_key_and_cert_chain_pem.write_to_path(str(stranger))
+    tls = pki.tls(ca_certs=str(pki.client_ca_file))
+    async with running(tls=tls, server=adapter) as info:
+        assert await echo_over(info.url, ca_certs=pki.ca_file, client_cert=pki.client_file) == (
+            "hello"
+        )
+        for refused in ({}, {"client_cert": stranger}):
+            with pytest.raises(Exception) as error:
+                await echo_over(info.url, ca_certs=pki.ca_file, **refused)
+            text = str(error.value)
+            assert "could not send the initialize request" in text, text
+            assert "requires a client certificate" in text, text
+        # The server keeps serving clients that show a good certificate.
+        assert await echo_over(info.url, ca_certs=pki.ca_file, client_cert=pki.client_file) == (
+            "hello"
+        )
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_optional_client_certificates(adapter: str, pki: Pki) -> None:
+    stranger = pki.directory / "stranger.pem"
+    pki.ca.issue_cert("stranger").private_key_and_cert_chain_pem.write_to_path(str(stranger))
+    tls = pki.tls(ca_certs=str(pki.client_ca_file), client_cert_required=False)
+    async with running(tls=tls, server=adapter) as info:
+        assert await echo_over(info.url, ca_certs=pki.ca_file) == "hello"
+        assert await echo_over(
+            info.url, ca_certs=pki.ca_file, client_cert=(pki.client_file, pki.client_file)
+        ) == ("hello")
+        with pytest.raises(Exception, match="requires a client certificate"):
+            await echo_over(info.url, ca_certs=pki.ca_file, client_cert=stranger)
+
+
+# -- certificates our client refuses ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("issue", "reason"),
+    [
+        (
+            {"not_after": datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)},
+            "certificate has expired",
+        ),
+        ({"identities": ("mcp.example.com",)}, "IP address mismatch"),
+        ({"ca": "other"}, "unable to get local issuer certificate"),
+    ],
+    ids=["expired", "wrong-host", "unknown-ca"],
+)
+async def test_our_client_refuses_a_bad_server_certificate(
+    issue: dict[str, Any], reason: str, pki: Pki
+) -> None:
+    identities = issue.pop("identities", ("127.0.0.1",))
+    ca = trustme.CA() if issue.pop("ca", None) else pki.ca
+    cert = ca.issue_cert(*identities, **issue)
+    write_atomically(pki.certfile, cert.cert_chain_pems)
+    write_atomically(pki.keyfile, [cert.private_key_pem])
+    async with running(tls=pki.tls()) as info:
+        with pytest.raises(Exception) as error:
+            await echo_over(info.url, ca_certs=pki.ca_file)
+        text = str(error.value)
+        assert f"could not send the initialize request (id 1) to the MCP server at {info.url}" in (
+            text
+        ), text
+        assert "CERTIFICATE_VERIFY_FAILED" in text, text
+        assert reason in text, text
+        # Without a CA bundle the system's authorities are used, which know no test CA.
+        with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+            await echo_over(info.url)
+
+
+async def test_client_tls_options_do_not_mix_with_a_client_of_ones_own() -> None:
+    options: dict[str, Any]
+    for options in ({"ca_certs": "ca.pem"}, {"client_cert": "c.pem"}, {"http2": True}):
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(ValueError, match="configure that client instead"):
+                async with open_http_transport(
+                    "https://127.0.0.1:1/mcp", http_client=http, **options
+                ):
+                    pass  # pragma: no cover
