@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,12 +23,14 @@ import trio
 import trio.testing
 import trustme
 from cryptography import x509
+from node_tools import open_http_server
 
 from mcptrio import (
     ConfigError,
     HttpConfig,
     Server,
     ServerConfig,
+    ServerTls,
     TlsConfig,
     load_config,
     open_client,
@@ -35,7 +39,7 @@ from mcptrio import (
 )
 from mcptrio._cli import _configured, _parser
 from mcptrio._http_server import HttpServerInfo
-from mcptrio._sse import SSEEvent
+from mcptrio._sse import SSEDecoder, SSEEvent
 
 ADAPTERS = ["h11", "hypercorn"]
 ACCEPT = "application/json, text/event-stream"
@@ -396,3 +400,135 @@ async def test_client_tls_options_do_not_mix_with_a_client_of_ones_own() -> None
                     "https://127.0.0.1:1/mcp", http_client=http, **options
                 ):
                     pass  # pragma: no cover
+
+
+# -- certificate reload ----------------------------------------------------------------------
+
+
+def connection_serial(response: httpx.Response) -> int:
+    """The serial of the certificate the connection carrying ``response`` was made with."""
+    ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True)
+    assert der is not None
+    return serial_of(der)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_reload_serves_new_connections_and_keeps_open_streams(adapter: str, pki: Pki) -> None:
+    app = make_server()
+    tls = pki.tls(watch_interval=0)
+    async with (
+        running(app, tls=tls, server=adapter) as info,
+        httpx.AsyncClient(verify=client_context(pki), timeout=20) as http,
+    ):
+        assert info.tls is not None
+        old = await peer_serial(info.url, pki)
+        session = await raw_initialize(http, info.url)
+        decoder = SSEDecoder()
+        seen: list[SSEEvent] = []
+        with trio.fail_after(20):
+            async with http.stream(
+                "POST", info.url, json=call(5, "hold", {}), headers=session
+            ) as held:
+                chunks = held.aiter_raw()
+                seen += decoder.feed(await chunks.__anext__())  # the priming event
+                assert connection_serial(held) == old
+
+                new = pki.renew()
+                assert new != old
+                assert info.tls.reload() is True
+                assert info.tls.reloads == 1
+                assert await peer_serial(info.url, pki) == new
+                async with httpx.AsyncClient(verify=client_context(pki), timeout=20) as fresh:
+                    answer = await fresh.post(
+                        info.url, json=call(6, "echo", {"text": "new"}), headers=session
+                    )
+                    assert connection_serial(answer) == new
+                    assert (
+                        messages(decoder.feed(answer.content))[-1]["result"]["content"][0]["text"]
+                        == "new"
+                    )
+
+                # The stream opened before the reload is still there and ends normally.
+                app.release.set()  # type: ignore[attr-defined]
+                async for chunk in chunks:
+                    seen += decoder.feed(chunk)
+        result = messages(seen)[-1]
+        assert result["id"] == 5
+        assert result["result"]["content"][0]["text"] == "released"
+
+
+async def handshake_serial(tls: ServerTls, pki: Pki) -> int:
+    """Handshake over memory streams with ``tls.context``; the served certificate's serial."""
+    client_raw, server_raw = trio.testing.memory_stream_pair()
+    server = trio.SSLStream(server_raw, tls.context, server_side=True)
+    client = trio.SSLStream(client_raw, client_context(pki), server_hostname="127.0.0.1")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.do_handshake)
+        await client.do_handshake()
+    der = client.getpeercert(binary_form=True)
+    assert der is not None
+    return serial_of(der)
+
+
+async def test_changed_files_are_reloaded(pki: Pki, autojump_clock: trio.testing.MockClock) -> None:
+    tls = ServerTls(pki.tls(watch_interval=2.0), alpn=("http/1.1",))
+    first = await handshake_serial(tls, pki)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tls.watch)
+        await trio.sleep(5)
+        assert (tls.reloads, tls.failed_reloads) == (0, 0)
+        renewed = pki.renew()
+        await trio.sleep(2.5)
+        assert (tls.reloads, tls.failed_reloads) == (1, 0)
+        assert await handshake_serial(tls, pki) == renewed != first
+
+        # A renewal caught half written (the new key, the old certificate) is not taken:
+        # the files in force stay, and the next change is tried again.
+        cert = pki.ca.issue_cert("127.0.0.1")
+        write_atomically(pki.keyfile, [cert.private_key_pem])
+        await trio.sleep(2.5)
+        assert (tls.reloads, tls.failed_reloads) == (1, 1)
+        assert await handshake_serial(tls, pki) == renewed
+        await trio.sleep(10)
+        assert tls.failed_reloads == 1  # not retried while nothing changes
+        write_atomically(pki.certfile, cert.cert_chain_pems)
+        await trio.sleep(2.5)
+        assert (tls.reloads, tls.failed_reloads) == (2, 1)
+        assert await handshake_serial(tls, pki) == serial_of(cert.cert_chain_pems[0].bytes())
+        nursery.cancel_scope.cancel()
+
+
+async def test_no_watching_when_the_interval_is_zero(
+    pki: Pki, autojump_clock: trio.testing.MockClock
+) -> None:
+    tls = ServerTls(pki.tls(watch_interval=0), alpn=())
+    with trio.fail_after(1):
+        await tls.watch()  # returns at once
+    pki.renew()
+    assert tls.changed()
+
+
+async def test_command_line_serves_https_and_reloads_on_sighup(pki: Pki) -> None:
+    command = [
+        *[sys.executable, "-m", "mcptrio", "serve", "examples/everything.py"],
+        *["--transport", "http", "--port", "0"],
+        *["--certfile", str(pki.certfile), "--keyfile", str(pki.keyfile)],
+    ]
+    with trio.fail_after(60):
+        async with open_http_server(command) as server:
+            assert server.url.startswith("https://127.0.0.1:")
+            before = await peer_serial(server.url, pki)
+            renewed = pki.renew()
+            server.process.send_signal(signal.SIGHUP)
+            # The server is another process: the line it prints is the only news of it.
+            while "TLS certificate reloaded" not in server.output():  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            assert await peer_serial(server.url, pki) == renewed != before
+            # SIGHUP reloads; it does not stop the server.
+            assert server.process.returncode is None
+            async with (
+                open_http_transport(server.url, ca_certs=pki.ca_file) as transport,
+                open_client(transport) as client,
+            ):
+                assert (await client.list_tools()).tools
