@@ -532,3 +532,120 @@ async def test_command_line_serves_https_and_reloads_on_sighup(pki: Pki) -> None
                 open_client(transport) as client,
             ):
                 assert (await client.list_tools()).tools
+
+
+# -- HTTP/2 (Hypercorn) ----------------------------------------------------------------------
+
+
+def record_connections(transport: Any) -> list[tuple[str, int]]:
+    """(HTTP version, connection identity) of every response the transport receives."""
+    seen: list[tuple[str, int]] = []
+
+    async def hook(response: httpx.Response) -> None:
+        seen.append((response.http_version, id(response.extensions["network_stream"])))
+
+    # The transport's own httpx client: the one open_http_transport made with http2=True.
+    transport._client.event_hooks["response"].append(hook)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize("wire", ["tls", "h2c"])
+async def test_http2_many_concurrent_requests_on_one_connection(
+    wire: str, mode: Any, pki: Pki
+) -> None:
+    tls = pki.tls() if wire == "tls" else TlsConfig()
+    async with running(tls=tls, server="hypercorn") as info:
+        assert info.url.startswith("https://" if wire == "tls" else "http://")
+        options: dict[str, Any] = {"ca_certs": pki.ca_file} if wire == "tls" else {}
+        with trio.fail_after(30):
+            async with open_http_transport(info.url, http2=True, **options) as transport:
+                seen = record_connections(transport)
+                async with open_client(transport, mode=mode) as client:
+                    answers: dict[int, str] = {}
+
+                    async def one(i: int) -> None:
+                        result = await client.call_tool("ticks", {"count": 2, "gap": 0.02})
+                        answers[i] = result.content[0].text  # type: ignore[union-attr]
+
+                    async with trio.open_nursery() as nursery:
+                        for i in range(40):
+                            nursery.start_soon(one, i)
+                    assert answers == dict.fromkeys(range(40), "ticked 2")
+        assert len(seen) >= 40
+        assert {version for version, _ in seen} == {"HTTP/2"}
+        assert len({connection for _, connection in seen}) == 1
+
+
+async def test_http2_is_not_offered_by_the_h11_adapter(pki: Pki) -> None:
+    async with running(tls=pki.tls(), server="h11") as info:
+        async with open_http_transport(info.url, http2=True, ca_certs=pki.ca_file) as transport:
+            seen = record_connections(transport)
+            async with open_client(transport, mode="legacy") as client:
+                await client.call_tool("echo", {"text": "x"})
+        assert {version for version, _ in seen} == {"HTTP/1.1"}
+
+
+def h2_client(wire: str, pki: Pki) -> httpx.AsyncClient:
+    if wire == "tls":
+        return httpx.AsyncClient(http2=True, verify=client_context(pki), timeout=20)
+    return httpx.AsyncClient(http1=False, http2=True, timeout=20)
+
+
+@pytest.mark.parametrize("wire", ["tls", "h2c"])
+async def test_http2_cut_stream_resumes_with_every_event_once(wire: str, pki: Pki) -> None:
+    tls = pki.tls() if wire == "tls" else TlsConfig()
+    async with running(tls=tls, server="hypercorn") as info, h2_client(wire, pki) as http:
+        session = await raw_initialize(http, info.url)
+        seen: list[SSEEvent] = []
+        decoder = SSEDecoder()
+        with trio.fail_after(20):
+            async with http.stream(
+                "POST", info.url, json=call(7, "ticks", {"count": 6, "gap": 0.1}), headers=session
+            ) as response:
+                assert response.http_version == "HTTP/2"
+                async for chunk in response.aiter_raw():
+                    seen.extend(decoder.feed(chunk))
+                    if sum(1 for e in seen if e.data) >= 2:
+                        break  # resets this stream; the connection stays
+            last_id = [e for e in seen if e.id][-1].id
+            assert last_id is not None
+            resumed = await http.get(info.url, headers={**session, "last-event-id": last_id})
+        assert resumed.status_code == 200
+        assert resumed.http_version == "HTTP/2"
+        after = messages(SSEDecoder().feed(resumed.content))
+        everything = messages(seen) + after
+        progress = [m["params"]["progress"] for m in everything if m.get("method")]
+        assert progress == [1, 2, 3, 4, 5, 6]
+        assert everything[-1]["result"]["content"][0]["text"] == "ticked 6"
+
+
+@pytest.mark.parametrize("wire", ["tls", "h2c"])
+async def test_http2_budgets_count_streams(wire: str, pki: Pki) -> None:
+    tls = pki.tls() if wire == "tls" else TlsConfig()
+    async with (
+        running(tls=tls, server="hypercorn", max_in_flight_requests=1, max_connections=3) as info,
+        h2_client(wire, pki) as http,
+    ):
+        session = await raw_initialize(http, info.url)
+        with trio.fail_after(20):
+            async with http.stream(
+                "POST", info.url, json=call(300, "hold", {}), headers=session
+            ) as held:
+                await held.aiter_raw().__anext__()
+                refused = await http.post(
+                    info.url, json=call(301, "echo", {"text": "x"}), headers=session
+                )
+                assert refused.http_version == "HTTP/2"
+                assert refused.status_code == 503
+                assert "requests in flight" in refused.json()["error"]["message"]
+                # Three HTTP requests at once (the held one, a GET stream, one more) fill
+                # max_connections, although all share one TCP connection.
+                async with http.stream("GET", info.url, headers=session) as listening:
+                    assert listening.status_code == 200
+                    busy = await http.get(info.url.removesuffix("/mcp") + "/health")
+                    assert busy.status_code == 200
+                    async with http.stream("GET", info.url.removesuffix("/mcp") + "/sse") as third:
+                        assert third.status_code == 200
+                        over = await http.get(info.url.removesuffix("/mcp") + "/health")
+                        assert over.status_code == 503
