@@ -20,7 +20,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -210,6 +210,7 @@ async def run_sdk_client(
     url: str | None = None,
     mode: str = "legacy",
     only: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> SdkReport:
     """Run ``sdk_client.py`` against a server and return its checks by name.
 
@@ -217,6 +218,7 @@ async def run_sdk_client(
     ``mode`` is the SDK client's: ``"legacy"``, ``"auto"`` or ``"2026-07-28"``. Bound the call
     with ``trio.fail_after``; cancelling it kills the script. Raises ``SdkError`` with the
     script's stderr when it cannot run the checks (bad arguments, connection refused, crash).
+    ``env`` adds variables to the script's environment (``SSL_CERT_FILE`` for a test CA).
     """
     if (server_command is None) == (url is None):
         raise ValueError("give exactly one of server_command= or url=")
@@ -232,7 +234,12 @@ async def run_sdk_client(
         command += ["--", *server_command]
     target = url if url is not None else " ".join(server_command or ())
     done = await trio.run_process(
-        command, stdin=subprocess.DEVNULL, capture_stdout=True, capture_stderr=True, check=False
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={**os.environ, **env} if env is not None else None,
     )
     stdout = done.stdout.decode(errors="replace")
     stderr = done.stderr.decode(errors="replace")

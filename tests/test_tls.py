@@ -24,6 +24,7 @@ import trio.testing
 import trustme
 from cryptography import x509
 from node_tools import open_http_server
+from sdk import SdkError, run_sdk_client
 
 from mcptrio import (
     ConfigError,
@@ -649,3 +650,34 @@ async def test_http2_budgets_count_streams(wire: str, pki: Pki) -> None:
                         assert third.status_code == 200
                         over = await http.get(info.url.removesuffix("/mcp") + "/health")
                         assert over.status_code == 503
+
+
+# -- the official SDK's client over HTTPS ----------------------------------------------------
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_sdk_client_over_https(sdk_python: Path, adapter: str, mode: str, pki: Pki) -> None:
+    from examples import everything
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            config = HttpConfig(port=0, server=adapter, tls=pki.tls())
+            info: HttpServerInfo = await nursery.start(serve_http, everything.server, config)
+            assert info.url.startswith("https://")
+            # The SDK's HTTP client trusts the CA bundle SSL_CERT_FILE names.
+            trust = {"SSL_CERT_FILE": str(pki.ca_file)}
+            report = await run_sdk_client(sdk_python, url=info.url, mode=mode, env=trust)
+            if mode == "legacy":
+                # Without it the test CA is unknown and the SDK cannot connect.
+                with pytest.raises(SdkError, match="could not connect"):
+                    await run_sdk_client(sdk_python, url=info.url, mode=mode, only=["initialize"])
+            nursery.cancel_scope.cancel()
+    expected = "2026-07-28" if mode == "2026-07-28" else "2025-11-25"
+    assert report.protocol_version == expected
+    failures = {name: check.detail for name, check in report.items() if check.ok is False}
+    assert not failures, failures
+    passed = [name for name, check in report.items() if check.ok]
+    assert len(passed) >= 25, report
+    assert {"initialize", "tools_list", "test_tool_with_progress", "test_sampling"} <= set(passed)
