@@ -25,7 +25,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -385,12 +385,18 @@ def _tail(text: str, limit: int = 8000) -> str:
 
 
 async def run_conformance_server(
-    url: str, requirements: str, *, out_dir: os.PathLike[str] | str
+    url: str,
+    requirements: str,
+    *,
+    out_dir: os.PathLike[str] | str,
+    extra_env: Mapping[str, str] | None = None,
 ) -> ConformanceResult:
     """Run ``conformance server --url URL --requirements REQ -o OUT_DIR`` with Node 22.
 
     ``out_dir`` must hold no earlier results; the full log is kept in
-    ``OUT_DIR/conformance.log`` (also when cancelled). Bound the call with ``trio.fail_after``.
+    ``OUT_DIR/conformance.log`` (also when cancelled). ``extra_env`` adds variables to the
+    suite's environment (``NODE_EXTRA_CA_CERTS`` for a test CA). Bound the call with
+    ``trio.fail_after``.
     Raises ``HarnessError`` when the suite cannot run, does not finish, or its exit status
     disagrees with the parsed checks.
     """
@@ -399,7 +405,7 @@ async def run_conformance_server(
     tool = await trio.to_thread.run_sync(npm_tool, CONFORMANCE)
     command = [*tool, "server", "--url", url, "--requirements", requirements, "-o", os.fspath(out)]
     log_path = out / "conformance.log"
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", **(extra_env or {})}
     # A file, not a pipe: the log survives a cancelled run for the person reading it.
     log_file = await trio.to_thread.run_sync(partial(open, log_path, "wb"))
     with log_file:

@@ -24,6 +24,7 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 from node_tools import (
@@ -102,6 +103,40 @@ async def test_official_suite(
         report += [f"baseline entries that now pass (remove them from {BASELINE.name}):", *stale]
     assert not unexpected and not stale, "\n".join([*report, _server_tail(server)])
     assert result.scenarios, f"the suite ran no scenario:\n{result.log}"
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("adapter", ["h11", "hypercorn"])
+async def test_official_suite_over_https(
+    adapter: str, conformance_tool: list[str], tmp_path: Path
+) -> None:
+    """The 2025-11-25 requirements against the HTTPS endpoint (Node trusts the test CA)."""
+    ca = trustme.CA()
+    # The DNS-rebinding scenario sends "Host: evil.example.com", and Node checks the server's
+    # certificate against that name before the request leaves: the name is on the test
+    # certificate so that the request reaches our server, whose Host check must refuse it.
+    cert = ca.issue_cert("127.0.0.1", "localhost", "evil.example.com")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    baseline = load_baseline(BASELINE) if BASELINE.exists() else frozenset()
+    command = [*mcptrio_http_command(), "--http-server", adapter]
+    command += ["--certfile", str(tmp_path / "server.pem")]
+    server: RunningServer | None = None
+    with trio.fail_after(SUITE_LIMIT):
+        async with open_http_server(command) as server:
+            assert server.url.startswith("https://")
+            result = await run_conformance_server(
+                server.url,
+                "2025-11-25",
+                out_dir=tmp_path / "results",
+                extra_env={"NODE_EXTRA_CA_CERTS": str(tmp_path / "ca.pem")},
+            )
+    print(result.summary())
+    unexpected = result.unexpected_failures(baseline)
+    assert not unexpected, "\n".join(
+        [result.summary(), failure_table(unexpected), _server_tail(server)]
+    )
+    assert len(result.with_status(SUCCESS)) >= 80, result.summary()
 
 
 def _server_tail(server: RunningServer | None) -> str:
