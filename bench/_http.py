@@ -7,6 +7,7 @@ import json
 import os
 import resource
 import shutil
+import ssl
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -36,6 +37,28 @@ _MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
     "io.modelcontextprotocol/clientCapabilities": {},
 }
+
+
+_trusted: ssl.SSLContext | None = None
+
+
+def trust_ca(ca_file: str) -> None:
+    """Check the certificates of https:// servers against ``ca_file`` (a test CA)."""
+    global _trusted
+    _trusted = ssl.create_default_context(cafile=ca_file)
+
+
+def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    """A connection for ``url`` (TLS for https://, trusting ``trust_ca``'s CA) and its path."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, parts.port, timeout=timeout, context=_trusted
+        )
+    else:
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    return conn, parts.path or "/"
 
 
 def wrk_path() -> str | None:
@@ -73,10 +96,9 @@ def request(
     timeout: float = 10.0,
 ) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request on a fresh connection: status, lower-cased headers, whole body."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    conn, path = _connection(url, timeout)
     try:
-        conn.request(method, parts.path or "/", body=body, headers=dict(headers))
+        conn.request(method, path, body=body, headers=dict(headers))
         response = conn.getresponse()
         data = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data

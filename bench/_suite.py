@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import attrs
 
 from bench import _inprocess, _memory, _stores
-from bench._http import Mode, initialize, probe, run_wrk, wrk_path
+from bench._http import Mode, initialize, probe, run_wrk, trust_ca, wrk_path
 from bench._procs import BenchError, HttpServer, Pinning, Stopwatch, pin
 from bench._report import Row, Sample, Side
 from bench._sdk import REPO_ROOT, SERVER_SCRIPT, sdk_python
@@ -96,6 +98,21 @@ class Suite:
         self._urls: dict[str, str] = {}
         self._down: dict[str, str] = {}
         self._stdio: dict[str, StdioServer] = {}
+        self._tls_dir: str | None = None
+
+    def _certificate(self) -> tuple[str, str]:
+        """A server certificate for 127.0.0.1 from a throwaway CA (made once): cert, key."""
+        import trustme
+
+        if self._tls_dir is None:
+            self._tls_dir = tempfile.mkdtemp(prefix="mcptrio-bench-tls-")
+            ca = trustme.CA()
+            ca.cert_pem.write_to_path(f"{self._tls_dir}/ca.pem")
+            cert = ca.issue_cert("127.0.0.1")
+            cert.cert_chain_pems[0].write_to_path(f"{self._tls_dir}/cert.pem")
+            cert.private_key_pem.write_to_path(f"{self._tls_dir}/key.pem")
+            trust_ca(f"{self._tls_dir}/ca.pem")
+        return f"{self._tls_dir}/cert.pem", f"{self._tls_dir}/key.pem"
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -115,6 +132,13 @@ class Suite:
             "raw-h11": [python, "-m", "bench.servers.raw", "h11"],
             "raw-adapter": [python, "-m", "bench.servers.raw", "adapter"],
         }
+        # HTTPS: the same servers with a certificate (wrk does not check it; the probes do).
+        if "http" in self.groups:
+            cert, key = self._certificate()
+            for adapter in ("h11", "hypercorn"):
+                plain = commands[f"ours-{adapter}"]
+                assert isinstance(plain, list)
+                commands[f"ours-https-{adapter}"] = [*plain, "--certfile", cert, "--keyfile", key]
         sdk = [str(self.sdk), str(SERVER_SCRIPT), "streamable-http", "--port", "0"]
         for key, command in (
             ("sdk-json", [*sdk, "--json-response"]),
@@ -163,6 +187,7 @@ class Suite:
             keys += ["ours-json", "sdk-json", "sdk-json-production", "ours-sse", "sdk-sse"]
             keys += ["raw-hypercorn"]
             keys += ["ours-h11", "raw-h11", "raw-adapter", "ours-hypercorn"]
+            keys += ["ours-https-h11", "ours-https-hypercorn"]
         if "latency" in self.groups and wrk:
             keys += ["ours-json", "sdk-json"]
         if "memory" in self.groups:
@@ -179,6 +204,8 @@ class Suite:
                 stdio.stop()
             for server in self._servers.values():
                 server.stop()
+            if self._tls_dir is not None:
+                shutil.rmtree(self._tls_dir, ignore_errors=True)
 
     def run(self) -> None:
         """Start what the groups need (all at once, so start-up overlaps), then measure."""
@@ -246,6 +273,20 @@ class Suite:
             ),
         ]
         legacy_json, production, sse, modern, hypercorn, h11, adapter = rows
+        # HTTPS against the plain rows' own "ours" sides: the ratio is what TLS costs.
+        https_hypercorn = _rate_row(
+            "https-hypercorn",
+            "HTTPS legacy JSON, Hypercorn adapter vs the same over plain HTTP",
+            "ours (Hypercorn, TLS)",
+            hypercorn.ours,
+        )
+        https_h11 = _rate_row(
+            "https-h11",
+            "HTTPS legacy JSON, h11 adapter vs the same over plain HTTP",
+            "ours (h11, TLS)",
+            h11.ours,
+        )
+        rows += [https_hypercorn, https_h11]
         targets = [
             Target(legacy_json.ours, "ours-json", "legacy"),
             Target(legacy_json.baseline, "sdk-json", "legacy"),
@@ -261,6 +302,8 @@ class Suite:
             Target(h11.baseline, "raw-h11", "raw"),
             Target(adapter.ours, "ours-h11", "legacy"),
             Target(adapter.baseline, "raw-adapter", "raw"),
+            Target(https_hypercorn.ours, "ours-https-hypercorn", "legacy"),
+            Target(https_h11.ours, "ours-https-h11", "legacy"),
         ]
         self.rows += rows
         live = self._prepare(targets)

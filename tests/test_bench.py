@@ -22,6 +22,8 @@ ROWS = (
     "http-hypercorn",
     "http-h11",
     "http-adapter",
+    "https-hypercorn",
+    "https-h11",
     "latency-p50",
     "latency-p99",
     "stdio",
