@@ -236,10 +236,15 @@ class ConfigSection(SphinxDirective):
             doc = [line.strip() for line in docs.get((cls.__name__, field.name), [])]
             if not any(doc):
                 raise self.error(f"{cls.__name__}.{field.name} has no docstring to show here")
+            default = (
+                f"see ``[{section}.{field.name}]``"
+                if section is not None and attrs.has(hints[field.name])
+                else _default_text(field)
+            )
             lines += [
                 f"   * - ``{field.name}``",
                 f"     - {_type_text(hints[field.name])}{_range_text(field)}",
-                f"     - {_default_text(field)}",
+                f"     - {default}",
                 f"     - {' '.join(line for line in doc if line)}",
             ]
             if section is not None:

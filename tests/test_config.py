@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from mcptrio._config import (
     Config,
     ConfigError,
+    HttpConfig,
     ServerConfig,
     StdioConfig,
+    TlsConfig,
     config_from_mapping,
     config_to_mapping,
     load_config,
@@ -257,6 +259,17 @@ server_configs = st.builds(
     log_level=st.sampled_from(LEVELS),
     sync_handler_limit=st.integers(1, 1000),
 )
+paths = st.text(alphabet="abcxyz/._-0123456789", min_size=1, max_size=20)
+tls_configs = st.just(TlsConfig()) | st.builds(
+    TlsConfig,
+    certfile=paths,
+    keyfile=st.none() | paths,
+    password=st.none() | paths,
+    ca_certs=st.none() | paths,
+    client_cert_required=st.booleans(),
+    min_version=st.sampled_from(["1.2", "1.3"]),
+    watch_interval=st.floats(min_value=0, max_value=1e6),
+)
 configs = st.builds(
     Config,
     server=server_configs,
@@ -265,6 +278,7 @@ configs = st.builds(
         terminate_grace=st.floats(min_value=0, max_value=1e6),
         stderr=st.sampled_from(["inherit", "capture", "devnull"]),
     ),
+    http=st.builds(HttpConfig, tls=tls_configs),
 )
 
 
@@ -275,9 +289,13 @@ def test_mapping_round_trip_property(config: Config) -> None:
 
 @given(configs)
 def test_env_round_trip_property(config: Config) -> None:
-    env = {}
-    for section, fields in config.to_mapping().items():
+    env: dict[str, str] = {}
+
+    def flatten(prefix: str, fields: dict[str, Any]) -> None:
         for name, value in fields.items():
+            if isinstance(value, dict):  # a nested section: http.tls
+                flatten(f"{prefix}{name.upper()}__", value)
+                continue
             if value is None:
                 text = ""
             elif isinstance(value, list | tuple):
@@ -286,7 +304,9 @@ def test_env_round_trip_property(config: Config) -> None:
                 text = repr(value)
             else:
                 text = str(value)
-            env[f"MCPTRIO_{section.upper()}__{name.upper()}"] = text
+            env[f"{prefix}{name.upper()}"] = text
+
+    flatten("MCPTRIO_", config.to_mapping())
     assert load_config(env=env) == config
 
 
