@@ -681,3 +681,47 @@ async def test_sdk_client_over_https(sdk_python: Path, adapter: str, mode: str, 
     passed = [name for name, check in report.items() if check.ok]
     assert len(passed) >= 25, report
     assert {"initialize", "tools_list", "test_tool_with_progress", "test_sampling"} <= set(passed)
+
+
+async def test_h2c_upgrade_of_a_request_without_a_body() -> None:
+    """Hypercorn also switches a cleartext connection with ``Upgrade: h2c`` (no body)."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    async with running(server="hypercorn") as info:
+        address = httpx.URL(info.url)
+        assert address.port is not None
+        h2conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        settings = h2conn.initiate_upgrade_connection()
+        stream = await trio.open_tcp_stream(address.host, address.port)
+        async with stream:
+            head = (
+                f"GET /health HTTP/1.1\r\nHost: {address.host}:{address.port}\r\n"
+                "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                f"HTTP2-Settings: {settings.decode()}\r\n\r\n"
+            )
+            await stream.send_all(head.encode())
+            await stream.send_all(h2conn.data_to_send())
+            received = b""
+            with trio.fail_after(10):
+                while b"\r\n\r\n" not in received:
+                    received += await stream.receive_some()
+                switching, _, rest = received.partition(b"\r\n\r\n")
+                assert switching.startswith(b"HTTP/1.1 101"), switching
+                status = body = None
+                events = h2conn.receive_data(rest)
+                while True:
+                    for event in events:
+                        if isinstance(event, h2.events.ResponseReceived):
+                            assert event.stream_id == 1  # the upgraded request
+                            status = dict(event.headers)[b":status"]
+                        elif isinstance(event, h2.events.DataReceived):
+                            body = (body or b"") + event.data
+                            h2conn.acknowledge_received_data(len(event.data), event.stream_id)
+                        elif isinstance(event, h2.events.StreamEnded):
+                            assert status == b"200"
+                            assert body is not None
+                            return
+                    await stream.send_all(h2conn.data_to_send())
+                    events = h2conn.receive_data(await stream.receive_some())
