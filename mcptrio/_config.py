@@ -217,7 +217,7 @@ def _str_tuple(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise _FieldError(inst, attribute.name, f"expected a list of strings, got {value!r}")
 
 
-def _optional_str(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def _optional_path(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, str) or not value):
         raise _FieldError(inst, attribute.name, f"expected a non-empty str, got {value!r}")
 
@@ -233,16 +233,16 @@ class TlsConfig(_ConfigBase):
     are reported in the log and the ones in force are kept.
     """
 
-    certfile: str | None = attrs.field(default=None, validator=_optional_str)
+    certfile: str | None = attrs.field(default=None, validator=_optional_path)
     """PEM file with the server certificate followed by its chain; setting it turns TLS on."""
 
-    keyfile: str | None = attrs.field(default=None, validator=_optional_str)
+    keyfile: str | None = attrs.field(default=None, validator=_optional_path)
     """PEM file with the private key; unset: the key is in ``certfile``."""
 
-    password: str | None = attrs.field(default=None, validator=_optional_str, repr=False)
+    password: str | None = attrs.field(default=None, validator=_optional_path, repr=False)
     """Password of an encrypted private key."""
 
-    ca_certs: str | None = attrs.field(default=None, validator=_optional_str)
+    ca_certs: str | None = attrs.field(default=None, validator=_optional_path)
     """PEM bundle of the certificate authorities that sign client certificates; setting it
     turns on mutual TLS (client certificates are checked against it)."""
 
@@ -865,6 +865,8 @@ class HttpClientConfig(_ConfigBase):
     server said last once ``resume_attempts`` attempts or ``resume_window`` seconds have passed
     without a new event; an event resets both. The defaults ride out a server restart of a few
     seconds and still fail a call to a server that is gone within ten seconds.
+
+    Its TLS and HTTP/2 settings configure the HTTP client the transport creates.
     """
 
     resume_attempts: int = attrs.field(default=5, validator=_int_at_least(0))
@@ -890,6 +892,27 @@ class HttpClientConfig(_ConfigBase):
     )
     """Seconds after the drop (or the last event received) within which the stream must be
     resumed; beyond it the request fails even if attempts remain."""
+
+    # TLS and HTTP/2
+    ca_certs: str | None = attrs.field(default=None, validator=_optional_path)
+    """PEM bundle of the certificate authorities trusted for ``https`` servers, instead of
+    the system's (a private CA)."""
+
+    client_cert: str | None = attrs.field(default=None, validator=_optional_path)
+    """PEM file with a client certificate, followed by its key unless ``client_key`` is set,
+    shown to servers that ask for one (mutual TLS)."""
+
+    client_key: str | None = attrs.field(default=None, validator=_optional_path)
+    """PEM file with the private key of ``client_cert``."""
+
+    http2: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """Speak HTTP/2 where the server offers it (through ALPN on ``https``); on ``http`` every
+    connection starts with HTTP/2 (prior knowledge), which only servers that accept that
+    answer. Needs the ``h2`` package: ``pip install mcptrio[http2]``."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.client_key is not None and self.client_cert is None:
+            raise _FieldError(self, "client_key", "needs client_cert")
 
     def resume_wait(self, attempt: int, retry_ms: int | None) -> float:
         """Seconds to wait before resumption attempt ``attempt`` (0 is the first)."""

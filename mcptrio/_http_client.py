@@ -26,7 +26,6 @@ import contextlib
 import enum
 import logging
 import math
-import os
 import re
 import secrets
 import ssl
@@ -708,11 +707,12 @@ class HttpClientTransport:
                     return _Result.ACCEPTED
                 return await self._read_reply(exchange, response)
         except httpx.TransportError as exc:
-            if isinstance(exc, _NOT_SENT):
+            tls_hint = _tls_hint(url, exc)
+            if isinstance(exc, _NOT_SENT) or tls_hint:
                 message = f"could not send {what} to the MCP server at {url}: {_exc_text(exc)}"
             else:
                 message = _unresumable_reply(what, "the connection broke", exc)
-            await self._fail(exchange, self._local_error(None, message + _tls_hint(url, exc)))
+            await self._fail(exchange, self._local_error(None, message + tls_hint))
             return _Result.FAILED
 
     async def _read_reply(self, exchange: _Exchange, response: httpx.Response) -> _Result:
@@ -1629,12 +1629,6 @@ async def open_http_transport(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_buffered_messages: int = 64,
     max_concurrent_requests: int = 64,
-    ca_certs: str | os.PathLike[str] | None = None,
-    client_cert: str
-    | os.PathLike[str]
-    | tuple[str | os.PathLike[str], str | os.PathLike[str]]
-    | None = None,
-    http2: bool = False,
 ) -> AsyncIterator[HttpClientTransport]:
     """Open a transport to the MCP endpoint at ``url`` for the duration of the block.
 
@@ -1662,13 +1656,10 @@ async def open_http_transport(
     never resumed, and cancelling one closes it. ``headers``, ``auth`` and the limits apply to
     them as to everything else.
 
-    TLS: ``ca_certs`` is a PEM bundle trusted instead of the system's certificate
-    authorities; ``client_cert`` a PEM file holding a client certificate and its key, or a
-    ``(certfile, keyfile)`` pair, for servers that ask for one. With ``http2`` requests go
-    over HTTP/2 when the server offers it (ALPN on ``https``; on ``http`` every connection
-    starts HTTP/2 directly, which only servers that accept it prior knowledge answer); it
-    needs the ``h2`` package (``pip install mcptrio[http2]``). These four configure the
-    client this function creates and cannot be combined with ``http_client``.
+    ``config`` also holds the TLS settings (a CA bundle, a client certificate) and
+    ``http2``; they configure the HTTP client this function creates, so they cannot be
+    combined with ``http_client``. A server certificate that is refused (expired, for
+    another host, from an unknown authority) fails the request with an error saying why.
     """
     target = httpx.URL(url)
     if target.scheme not in ("http", "https"):
@@ -1684,14 +1675,18 @@ async def open_http_transport(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if http_client is not None and (ca_certs is not None or client_cert is not None or http2):
+    own_client_settings = (config.ca_certs, config.client_cert, config.client_key)
+    if http_client is not None and (config.http2 or any(own_client_settings)):
         raise ValueError(
-            "ca_certs, client_cert and http2 configure the HTTP client this function creates;"
-            " with http_client, configure that client instead"
+            "HttpClientConfig's ca_certs, client_cert, client_key and http2 configure the HTTP"
+            " client this function creates; with http_client, configure that client instead"
         )
     verify: ssl.SSLContext | bool = True
-    if ca_certs is not None or client_cert is not None:
-        verify = client_ssl_context(ca_certs=ca_certs, client_cert=client_cert)
+    if config.ca_certs is not None or config.client_cert is not None:
+        verify = client_ssl_context(
+            ca_certs=config.ca_certs, certfile=config.client_cert, keyfile=config.client_key
+        )
+    http2 = config.http2
     with unwrap_single_error():
         async with AsyncExitStack() as stack:
             client = http_client

@@ -165,21 +165,28 @@ class ServerTls:
 def client_ssl_context(
     *,
     ca_certs: str | os.PathLike[str] | None = None,
-    client_cert: str
-    | os.PathLike[str]
-    | tuple[str | os.PathLike[str], str | os.PathLike[str]]
-    | None = None,
+    certfile: str | os.PathLike[str] | None = None,
+    keyfile: str | os.PathLike[str] | None = None,
 ) -> ssl.SSLContext:
     """A client-side context that checks the server's certificate and host name.
 
-    ``ca_certs`` replaces the system's certificate authorities; ``client_cert`` is a PEM
-    file with a certificate and its key, or a ``(certfile, keyfile)`` pair. HTTP/2 and
-    HTTP/1.1 are offered through ALPN (the HTTP client picks what it can speak).
+    ``ca_certs`` replaces the system's certificate authorities; ``certfile`` is a PEM file
+    with a client certificate, followed by its key unless ``keyfile`` is given. Raises
+    :class:`~mcptrio.ConfigError` naming a file that cannot be used.
     """
-    context = ssl.create_default_context(cafile=ca_certs)
-    if client_cert is not None:
-        if isinstance(client_cert, tuple):
-            context.load_cert_chain(client_cert[0], client_cert[1])
-        else:
-            context.load_cert_chain(client_cert)
+    try:
+        context = ssl.create_default_context(cafile=ca_certs)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"HttpClientConfig.ca_certs: cannot load {os.fspath(ca_certs or '')!r}: {_reason(exc)}"
+        ) from exc
+    if certfile is not None:
+        try:
+            context.load_cert_chain(certfile, keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            key = f" with key {os.fspath(keyfile)!r}" if keyfile is not None else ""
+            raise ConfigError(
+                f"HttpClientConfig.client_cert: cannot load {os.fspath(certfile)!r}{key}:"
+                f" {_reason(exc)}"
+            ) from exc
     return context

@@ -28,6 +28,7 @@ from sdk import SdkError, run_sdk_client
 
 from mcptrio import (
     ConfigError,
+    HttpClientConfig,
     HttpConfig,
     Server,
     ServerConfig,
@@ -38,7 +39,7 @@ from mcptrio import (
     open_http_transport,
     serve_http,
 )
-from mcptrio._cli import _configured, _parser
+from mcptrio._cli import UsageError, _configured, _parser
 from mcptrio._http_server import HttpServerInfo
 from mcptrio._sse import SSEDecoder, SSEEvent
 
@@ -116,6 +117,13 @@ def pki(tmp_path: Path) -> Pki:
         str(made.client_file)
     )
     return made
+
+
+def client_config(**settings: Any) -> HttpClientConfig:
+    """Our client's settings, paths given as they come."""
+    return HttpClientConfig(
+        **{k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
+    )
 
 
 def client_context(pki: Pki) -> ssl.SSLContext:
@@ -254,7 +262,7 @@ def test_command_line_flags_set_the_tls_section() -> None:
     assert config.http.tls.keyfile is None
     assert config.http.tls.ca_certs == "ca.pem"
     args = _parser().parse_args(["serve", "x.py", "--keyfile", "k.pem"])
-    with pytest.raises(ConfigError, match=r"command line: .*keyfile: needs certfile"):
+    with pytest.raises(UsageError, match=r"^--keyfile: needs certfile"):
         _configured(args)
 
 
@@ -288,7 +296,9 @@ async def test_our_client_over_https(adapter: str, mode: Any, pki: Pki) -> None:
         assert info.tls is not None
         with trio.fail_after(20):
             async with (
-                open_http_transport(info.url, ca_certs=pki.ca_file) as transport,
+                open_http_transport(
+                    info.url, config=client_config(ca_certs=pki.ca_file)
+                ) as transport,
                 open_client(transport, mode=mode) as client,
             ):
                 result = await client.call_tool("echo", {"text": "over tls"})
@@ -308,10 +318,10 @@ async def test_our_client_over_https(adapter: str, mode: Any, pki: Pki) -> None:
 # -- mutual TLS ------------------------------------------------------------------------------
 
 
-async def echo_over(url: str, **transport: Any) -> str:
+async def echo_over(url: str, **settings: Any) -> str:
     with trio.fail_after(20):
         async with (
-            open_http_transport(url, **transport) as t,
+            open_http_transport(url, config=client_config(**settings)) as t,
             open_client(t, mode="legacy") as client,
         ):
             result = await client.call_tool("echo", {"text": "hello"})
@@ -348,8 +358,15 @@ async def test_optional_client_certificates(adapter: str, pki: Pki) -> None:
     tls = pki.tls(ca_certs=str(pki.client_ca_file), client_cert_required=False)
     async with running(tls=tls, server=adapter) as info:
         assert await echo_over(info.url, ca_certs=pki.ca_file) == "hello"
+        # The certificate and its key in files of their own.
+        other = pki.client_ca.issue_cert("other@example.com")
+        other.cert_chain_pems[0].write_to_path(str(pki.directory / "other.crt"))
+        other.private_key_pem.write_to_path(str(pki.directory / "other.key"))
         assert await echo_over(
-            info.url, ca_certs=pki.ca_file, client_cert=(pki.client_file, pki.client_file)
+            info.url,
+            ca_certs=pki.ca_file,
+            client_cert=pki.directory / "other.crt",
+            client_key=pki.directory / "other.key",
         ) == ("hello")
         with pytest.raises(Exception, match="requires a client certificate"):
             await echo_over(info.url, ca_certs=pki.ca_file, client_cert=stranger)
@@ -398,9 +415,16 @@ async def test_client_tls_options_do_not_mix_with_a_client_of_ones_own() -> None
         async with httpx.AsyncClient() as http:
             with pytest.raises(ValueError, match="configure that client instead"):
                 async with open_http_transport(
-                    "https://127.0.0.1:1/mcp", http_client=http, **options
+                    "https://127.0.0.1:1/mcp", http_client=http, config=client_config(**options)
                 ):
                     pass  # pragma: no cover
+    with pytest.raises(ConfigError, match="client_key: needs client_cert"):
+        HttpClientConfig(client_key="k.pem")
+    with pytest.raises(ConfigError, match=r"client_cert: cannot load '/nope\.pem'.*No such file"):
+        async with open_http_transport(
+            "https://127.0.0.1:1/mcp", config=client_config(client_cert="/nope.pem")
+        ):
+            pass  # pragma: no cover
 
 
 # -- certificate reload ----------------------------------------------------------------------
@@ -529,7 +553,9 @@ async def test_command_line_serves_https_and_reloads_on_sighup(pki: Pki) -> None
             # SIGHUP reloads; it does not stop the server.
             assert server.process.returncode is None
             async with (
-                open_http_transport(server.url, ca_certs=pki.ca_file) as transport,
+                open_http_transport(
+                    server.url, config=client_config(ca_certs=pki.ca_file)
+                ) as transport,
                 open_client(transport) as client,
             ):
                 assert (await client.list_tools()).tools
@@ -545,7 +571,7 @@ def record_connections(transport: Any) -> list[tuple[str, int]]:
     async def hook(response: httpx.Response) -> None:
         seen.append((response.http_version, id(response.extensions["network_stream"])))
 
-    # The transport's own httpx client: the one open_http_transport made with http2=True.
+    # The transport's own httpx client: the one open_http_transport made from its config.
     transport._client.event_hooks["response"].append(hook)
     return seen
 
@@ -559,8 +585,9 @@ async def test_http2_many_concurrent_requests_on_one_connection(
     async with running(tls=tls, server="hypercorn") as info:
         assert info.url.startswith("https://" if wire == "tls" else "http://")
         options: dict[str, Any] = {"ca_certs": pki.ca_file} if wire == "tls" else {}
+        config = client_config(http2=True, **options)
         with trio.fail_after(30):
-            async with open_http_transport(info.url, http2=True, **options) as transport:
+            async with open_http_transport(info.url, config=config) as transport:
                 seen = record_connections(transport)
                 async with open_client(transport, mode=mode) as client:
                     answers: dict[int, str] = {}
@@ -580,7 +607,8 @@ async def test_http2_many_concurrent_requests_on_one_connection(
 
 async def test_http2_is_not_offered_by_the_h11_adapter(pki: Pki) -> None:
     async with running(tls=pki.tls(), server="h11") as info:
-        async with open_http_transport(info.url, http2=True, ca_certs=pki.ca_file) as transport:
+        config = client_config(http2=True, ca_certs=pki.ca_file)
+        async with open_http_transport(info.url, config=config) as transport:
             seen = record_connections(transport)
             async with open_client(transport, mode="legacy") as client:
                 await client.call_tool("echo", {"text": "x"})
