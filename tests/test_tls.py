@@ -753,3 +753,28 @@ async def test_h2c_upgrade_of_a_request_without_a_body() -> None:
                             return
                     await stream.send_all(h2conn.data_to_send())
                     events = h2conn.receive_data(await stream.receive_some())
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    """Virtual time that jumps once everything has been idle a few (real) milliseconds."""
+    return trio.testing.MockClock(autojump_threshold=0.02)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_a_client_that_never_finishes_its_handshake_is_dropped(
+    adapter: str, pki: Pki, clock: trio.testing.MockClock
+) -> None:
+    async with running(tls=pki.tls(), server=adapter, header_timeout=10.0) as info:
+        address = httpx.URL(info.url)
+        assert address.port is not None
+        stream = await trio.open_tcp_stream(address.host, address.port)
+        async with stream:
+            began = trio.current_time()
+            await stream.send_all(b"\x16\x03\x01")  # the start of a ClientHello, no more
+            with trio.fail_after(60):
+                while await stream.receive_some():
+                    pass  # an alert, perhaps; then the server closes
+            assert trio.current_time() - began >= 10.0
+        # The server still serves well-behaved clients.
+        assert await echo_over(info.url, ca_certs=pki.ca_file) == "hello"
