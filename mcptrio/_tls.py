@@ -34,7 +34,9 @@ def server_ssl_context(config: TlsConfig, *, alpn: Sequence[str]) -> ssl.SSLCont
     """
     if config.certfile is None:
         raise ValueError("TLS is off: TlsConfig.certfile is not set")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # Not create_default_context(): it would also trust the system's authorities for client
+    # certificates, where mutual TLS must trust ``ca_certs`` alone.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = _VERSIONS[config.min_version]
     # RFC 9113 section 9.2.1: HTTP/2 over TLS must not use TLS compression.
     context.options |= ssl.OP_NO_COMPRESSION
