@@ -1599,7 +1599,7 @@ def _tls_hint(url: httpx.URL, exc: httpx.TransportError) -> str:
         return (
             " (the server closed the TLS connection without answering; a server that"
             " requires a client certificate does so when none, or one it does not trust, is"
-            " shown: see client_cert)"
+            " shown: see HttpClientConfig.client_cert)"
         )
     return ""
 
