@@ -778,3 +778,28 @@ async def test_a_client_that_never_finishes_its_handshake_is_dropped(
             assert trio.current_time() - began >= 10.0
         # The server still serves well-behaved clients.
         assert await echo_over(info.url, ca_certs=pki.ca_file) == "hello"
+
+
+@pytest.mark.parametrize("wire", ["tls", "h2c"])
+async def test_http2_our_client_resumes_a_stream_the_server_closed(wire: str, pki: Pki) -> None:
+    from examples import everything
+
+    tls = pki.tls() if wire == "tls" else TlsConfig()
+    options: dict[str, Any] = {"ca_certs": pki.ca_file} if wire == "tls" else {}
+    config = HttpConfig(port=0, server="hypercorn", sse_retry_ms=20, tls=tls)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            info: HttpServerInfo = await nursery.start(serve_http, everything.server, config)
+            transport_config = client_config(http2=True, **options)
+            async with open_http_transport(info.url, config=transport_config) as transport:
+                seen = record_connections(transport)
+                async with open_client(transport, mode="legacy") as client:
+                    # The tool closes its own SSE stream before answering (SEP-1699): the
+                    # client resumes it with Last-Event-ID on the same HTTP/2 connection.
+                    result = await client.call_tool("test_reconnection", {})
+                    text = result.content[0].text  # type: ignore[union-attr]
+                    assert "reconnected" in text
+                    assert transport.statistics().resumptions >= 1
+            nursery.cancel_scope.cancel()
+    assert {version for version, _ in seen} == {"HTTP/2"}
+    assert len({connection for _, connection in seen}) == 1
