@@ -592,14 +592,23 @@ async def test_http2_many_concurrent_requests_on_one_connection(
                 async with open_client(transport, mode=mode) as client:
                     answers: dict[int, str] = {}
 
+                    progress: dict[int, list[float]] = {}
+
                     async def one(i: int) -> None:
-                        result = await client.call_tool("ticks", {"count": 2, "gap": 0.02})
+                        async def on_progress(value: float, *_: Any) -> None:
+                            progress.setdefault(i, []).append(value)
+
+                        # Progress makes each answer an SSE stream of its own.
+                        result = await client.call_tool(
+                            "ticks", {"count": 2, "gap": 0.02}, on_progress=on_progress
+                        )
                         answers[i] = result.content[0].text  # type: ignore[union-attr]
 
                     async with trio.open_nursery() as nursery:
                         for i in range(40):
                             nursery.start_soon(one, i)
                     assert answers == dict.fromkeys(range(40), "ticked 2")
+                    assert progress == {i: [1, 2] for i in range(40)}
         assert len(seen) >= 40
         assert {version for version, _ in seen} == {"HTTP/2"}
         assert len({connection for _, connection in seen}) == 1
