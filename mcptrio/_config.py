@@ -230,7 +230,9 @@ class TlsConfig(_ConfigBase):
     <mcptrio.ServerTls.reload>`: when they change (``watch_interval``) and, under
     ``python -m mcptrio serve``, on SIGHUP. New connections get the files read last;
     connections already open keep theirs, so no stream is dropped. Files that fail to load
-    are reported in the log and the ones in force are kept.
+    are reported in the log and the ones in force are kept. A client's TLS handshake must
+    end within ``HttpConfig.header_timeout`` (on h11 it counts toward the first request
+    head; on Hypercorn it is the handshake's own limit).
     """
 
     certfile: str | None = attrs.field(default=None, validator=_optional_path)
