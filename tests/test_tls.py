@@ -660,11 +660,14 @@ async def test_http2_cut_stream_resumes_with_every_event_once(wire: str, pki: Pk
 
 @pytest.mark.parametrize("wire", ["tls", "h2c"])
 async def test_http2_budgets_count_streams(wire: str, pki: Pki) -> None:
+    """The request and stream budgets count HTTP/2 streams, all on one TCP connection."""
     tls = pki.tls() if wire == "tls" else TlsConfig()
+    limits = {"max_in_flight_requests": 1, "max_streams": 2}
     async with (
-        running(tls=tls, server="hypercorn", max_in_flight_requests=1, max_connections=3) as info,
+        running(tls=tls, server="hypercorn", **limits) as info,
         h2_client(wire, pki) as http,
     ):
+        health = info.url.removesuffix("/mcp") + "/health"
         session = await raw_initialize(http, info.url)
         with trio.fail_after(20):
             async with http.stream(
@@ -677,16 +680,16 @@ async def test_http2_budgets_count_streams(wire: str, pki: Pki) -> None:
                 assert refused.http_version == "HTTP/2"
                 assert refused.status_code == 503
                 assert "requests in flight" in refused.json()["error"]["message"]
-                # Three HTTP requests at once (the held one, a GET stream, one more) fill
-                # max_connections, although all share one TCP connection.
                 async with http.stream("GET", info.url, headers=session) as listening:
                     assert listening.status_code == 200
-                    busy = await http.get(info.url.removesuffix("/mcp") + "/health")
-                    assert busy.status_code == 200
-                    async with http.stream("GET", info.url.removesuffix("/mcp") + "/sse") as third:
-                        assert third.status_code == 200
-                        over = await http.get(info.url.removesuffix("/mcp") + "/health")
+                    async with http.stream("GET", info.url.removesuffix("/mcp") + "/sse") as legacy:
+                        assert legacy.status_code == 200
+                        over = await http.get(info.url.removesuffix("/mcp") + "/sse")
                         assert over.status_code == 503
+                        assert "max_streams" in over.text
+                        # Spent budgets leave the health check answering.
+                        assert (await http.get(health)).status_code == 200
+                    assert listening.http_version == "HTTP/2"
 
 
 # -- the official SDK's client over HTTPS ----------------------------------------------------
