@@ -306,7 +306,7 @@ class _Router:
             except (trio.EndOfChannel, trio.BrokenResourceError, trio.ClosedResourceError):
                 self.end_all(ConnectionClosed("the connection to the server closed"))
                 raise
-            if isinstance(incoming, list) or not self._consume(incoming):
+            if isinstance(incoming, list) or not self._consume_safely(incoming):
                 return incoming
 
     async def aclose(self) -> None:
@@ -341,6 +341,19 @@ class _Router:
     def end_all(self, error: MCPError) -> None:
         for listener in [*self.by_id.values(), *self.legacy]:
             listener.end(error)
+
+    def _consume_safely(self, message: Message) -> bool:
+        """:meth:`_consume`, where a message that breaks routing goes to the peer as it is."""
+        try:
+            return self._consume(message)
+        except Exception:
+            # Whatever the server sent, the connection (and every other call) goes on.
+            log.warning(
+                "could not route %s from the server",
+                getattr(message, "method", type(message).__name__),
+                exc_info=True,
+            )
+            return False
 
     def _consume(self, message: Message) -> bool:
         """Route ``message``; True when the peer must not see it."""
@@ -392,7 +405,7 @@ class _RoutedReceiver:
         # Notifications always come through receive(), so routing keeps their order.
         if isinstance(message, Notification):
             return False
-        return self._router._consume(message) or self._receiver.take_now(message)
+        return self._router._consume_safely(message) or self._receiver.take_now(message)
 
     async def serve_now(self, request: Request) -> bool:
         return await self._receiver.serve_now(request)

@@ -7,12 +7,12 @@ revision adds through untouched.
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 import attrs
 import orjson
 
-from ._errors import InvalidRequest, MCPError, ParseError
+from ._errors import InvalidParams, InvalidRequest, MCPError, ParseError
 
 __all__ = [
     "ErrorResponse",
@@ -26,6 +26,10 @@ __all__ = [
     "encode",
     "encode_batch",
     "error_response",
+    "MAX_PARAMS_DEPTH",
+    "is_request_id",
+    "nested_too_deep",
+    "params_too_deep",
     "message_from_dict",
     "message_to_dict",
 ]
@@ -114,9 +118,68 @@ def error_response(request_id: RequestId | None, exc: MCPError) -> ErrorResponse
     return ErrorResponse(request_id, exc.code, exc.message, exc.data)
 
 
-def _is_id(value: Any) -> bool:
+def is_request_id(value: Any) -> TypeGuard[RequestId]:
+    """True if ``value`` can be a JSON-RPC request id: a string or an integer (not a bool)."""
     # bool is an int subclass, but JSON-RPC ids are strings or numbers, never true/false.
     return (type(value) is int) or isinstance(value, str)
+
+
+MAX_PARAMS_DEPTH = 100
+"""How many levels of arrays and objects ``params`` may nest (deeper is -32602).
+
+Deeper values break the JSON encoder (it stops at 254 levels, and an answer that echoes
+its arguments nests them further) and recursive validators long before the parser's
+limit of 1024; no MCP method needs anything close.
+"""
+
+_PATH_SHOWN = 6
+
+
+def nested_too_deep(value: Any, limit: int = MAX_PARAMS_DEPTH, root: str = "params") -> str | None:
+    """The JSON path of the first array or object nested more than ``limit`` levels
+    below ``value``, or None if there is none (iterative: no recursion limit applies)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > limit:
+            return _render_path(root, path)
+        if type(node) is dict:
+            stack.extend(
+                (child, (*path, key))
+                for key, child in node.items()
+                if type(child) is dict or type(child) is list
+            )
+        elif type(node) is list:
+            stack.extend(
+                (child, (*path, index))
+                for index, child in enumerate(node)
+                if type(child) is dict or type(child) is list
+            )
+    return None
+
+
+def params_too_deep(params: JSON | None) -> InvalidParams | None:
+    """The -32602 error for ``params`` nested deeper than :data:`MAX_PARAMS_DEPTH`, or None."""
+    if not params:
+        return None
+    path = nested_too_deep(params)
+    if path is None:
+        return None
+    return InvalidParams(
+        f"{path} is nested more than {MAX_PARAMS_DEPTH} levels deep; params may nest at most"
+        f" {MAX_PARAMS_DEPTH} levels of arrays and objects"
+    )
+
+
+def _render_path(root: str, path: tuple[str | int, ...]) -> str:
+    def part(key: str | int) -> str:
+        if isinstance(key, int):
+            return f"[{key}]"
+        return f".{key}" if key.isidentifier() else f"[{key!r}]"
+
+    shown = "".join(part(key) for key in path[:_PATH_SHOWN])
+    more = "..." if len(path) > _PATH_SHOWN else ""
+    return f"{root}{shown}{more}"
 
 
 def message_from_dict(obj: Any) -> Message:
@@ -128,7 +191,7 @@ def message_from_dict(obj: Any) -> Message:
         raise InvalidMessage(f"a JSON-RPC message must be a JSON object, got {_kind(obj)}")
     raw_id = obj.get("id")
     has_id = "id" in obj
-    readable_id: RequestId | None = raw_id if _is_id(raw_id) else None
+    readable_id: RequestId | None = raw_id if is_request_id(raw_id) else None
     if obj.get("jsonrpc") != "2.0":
         raise InvalidMessage('the "jsonrpc" member must be exactly "2.0"', readable_id)
     method = obj.get("method")

@@ -11,7 +11,7 @@ import trio
 from ._context import Outbound
 from ._converter import from_wire, to_wire
 from ._errors import InvalidParams, MCPError, UnsupportedProtocolVersion
-from ._jsonrpc import Request
+from ._jsonrpc import Request, params_too_deep
 from ._tasks import listen_task_ids, task_notification
 from ._versions import (
     META_CLIENT_CAPABILITIES,
@@ -141,6 +141,10 @@ async def serve_modern(
     from ._dispatch import CallScope, dispatch
 
     params = request.params if request.params is not None else {}
+    # Over HTTP no peer checked the nesting yet (over stdio this repeats a cheap walk).
+    too_deep = params_too_deep(params)
+    if too_deep is not None:
+        raise too_deep
     meta = parse_modern_meta(params)
     scope = CallScope(
         server=server,

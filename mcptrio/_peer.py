@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +30,8 @@ from ._jsonrpc import (
     RequestId,
     Response,
     error_response,
+    is_request_id,
+    params_too_deep,
 )
 from ._transport import Batch, Transport
 
@@ -101,8 +103,10 @@ class Peer:
         cancel_notify_timeout: float,
         name: str,
         metrics: Metrics | None = None,
+        ordered_methods: Collection[str] = (),
     ) -> None:
         self.transport = transport
+        self._ordered_methods = frozenset(ordered_methods)
         self._metrics = metrics
         self.handler = handler
         self.name = name
@@ -303,7 +307,15 @@ class Peer:
 
     async def _on_message(self, message: Message) -> None:
         if isinstance(message, Request):
-            self._start_request(message)
+            if message.method in self._ordered_methods:
+                # Nothing after it is read until it was answered (a pipelined handshake).
+                admitted = self._admit(message)
+                if isinstance(admitted, ErrorResponse):
+                    await self._send_reply(admitted, None)
+                else:
+                    await self._run_request(message, admitted)
+            else:
+                await self._start_request(message)
         elif isinstance(message, Notification):
             await self._on_notification(message)
         else:
@@ -318,7 +330,13 @@ class Peer:
         if self._closed:
             return False
         if isinstance(message, Request):
-            self._start_request(message)
+            if message.method in self._ordered_methods:
+                return False
+            admitted = self._admit(message)
+            if isinstance(admitted, ErrorResponse):
+                self._nursery.start_soon(self._send_reply, admitted, None)
+            else:
+                self._nursery.start_soon(self._run_request, message, admitted)
             return True
         if isinstance(message, Response | ErrorResponse):
             self._on_response(message)
@@ -331,7 +349,7 @@ class Peer:
         Its cancel scope is registered like any other, so closing this peer stops it; the
         caller being cancelled is this request being cancelled by the peer.
         """
-        if self._closed:
+        if self._closed or request.method in self._ordered_methods:
             return False
         try:
             await self.serve_inline(request)
@@ -359,16 +377,24 @@ class Peer:
                 {"retryable": True},
             )
             return error_response(request.id, exc)
+        too_deep = params_too_deep(request.params)
+        if too_deep is not None:
+            self._refused_incoming += 1
+            return error_response(request.id, too_deep)
         entry = _InFlight()
         self._in_flight[request.id] = entry
         return entry
 
-    def _start_request(self, request: Request) -> None:
+    async def _start_request(self, request: Request) -> None:
         admitted = self._admit(request)
         if isinstance(admitted, ErrorResponse):
             self._nursery.start_soon(self._send_reply, admitted, None)
         else:
-            self._nursery.start_soon(self._run_request, request, admitted)
+            # Requests then run concurrently, but each starts in arrival order and runs up to
+            # its first schedule point before the next message is read: a request that
+            # changes state without waiting (logging/setLevel, subscribe) takes effect for
+            # every later message, which plain start_soon (random order) would not ensure.
+            await self._nursery.start(self._run_request, request, admitted)
 
     async def serve_inline(self, request: Request) -> None:
         """Handle ``request`` in the caller's task, as if it had been received.
@@ -385,8 +411,27 @@ class Peer:
         else:
             await self._run_request(request, admitted)
 
-    async def _run_request(self, request: Request, entry: _InFlight) -> None:
+    async def _run_request(
+        self,
+        request: Request,
+        entry: _InFlight,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        try:
+            await self._run_request_unguarded(request, entry, task_status)
+        except Exception:
+            # Building or sending the answer failed (the handler's own errors are
+            # answered below): this request is lost, the connection goes on.
+            log.exception(
+                "%s: could not answer %s request %r", self.name, request.method, request.id
+            )
+
+    async def _run_request_unguarded(
+        self, request: Request, entry: _InFlight, task_status: trio.TaskStatus[None]
+    ) -> None:
         reply: Message | None = None
+        task_status.started()
         try:
             with entry.scope:
                 try:
@@ -436,9 +481,28 @@ class Peer:
         self._notifications_received += 1
         if self._metrics is not None:
             self._metrics.record_notification(notification.method, "in")
+        try:
+            await self._handle_notification(notification)
+        except Exception:
+            # A notification gets no answer: a bad one is logged and dropped, and the
+            # connection goes on.
+            log.warning(
+                "%s: dropped %s: its handling failed", self.name, notification.method, exc_info=True
+            )
+
+    async def _handle_notification(self, notification: Notification) -> None:
         params = notification.params or {}
         if notification.method == "notifications/cancelled":
-            entry = self._in_flight.get(params.get("requestId"))  # type: ignore[arg-type]
+            request_id = params.get("requestId")
+            if not is_request_id(request_id):
+                log.debug(
+                    "%s: ignored notifications/cancelled: requestId must be a string or an"
+                    " integer, got %s",
+                    self.name,
+                    type(request_id).__name__,
+                )
+                return
+            entry = self._in_flight.get(request_id)
             if entry is not None:
                 self._cancelled_incoming += 1
                 entry.cancelled_by_peer = True
@@ -446,26 +510,27 @@ class Peer:
             # Unknown ids are ignored: the request may have just finished.
             return
         if notification.method == "notifications/progress":
-            pending = self._progress.get(params.get("progressToken"))  # type: ignore[arg-type]
+            token = params.get("progressToken")
+            pending = self._progress.get(token) if is_request_id(token) else None
             if pending is not None and pending.on_progress is not None:
-                progress = params.get("progress")
-                total = params.get("total")
+                progress = _finite(params.get("progress"))
+                if progress is None:
+                    log.debug(
+                        "%s: ignored notifications/progress: progress must be a finite number",
+                        self.name,
+                    )
+                    return
                 message = params.get("message")
-                if isinstance(progress, int | float):
-                    try:
-                        await pending.on_progress(
-                            float(progress),
-                            float(total) if isinstance(total, int | float) else None,
-                            message if isinstance(message, str) else None,
-                        )
-                    except Exception:
-                        log.exception("%s: progress callback failed", self.name)
+                try:
+                    await pending.on_progress(
+                        progress,
+                        _finite(params.get("total")),
+                        message if isinstance(message, str) else None,
+                    )
+                except Exception:
+                    log.exception("%s: progress callback failed", self.name)
                 return
-        try:
-            await self.handler.handle_notification(self, notification)
-        except Exception:
-            # A bad notification must not take the connection down.
-            log.exception("%s: handler for %s failed", self.name, notification.method)
+        await self.handler.handle_notification(self, notification)
 
     def _on_response(self, response: Response | ErrorResponse) -> None:
         if response.id is None:
@@ -522,6 +587,17 @@ class Peer:
                 await self.transport.send_batch(replies)
 
 
+def _finite(value: object) -> float | None:
+    """``value`` as a float if it is a finite JSON number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
 @asynccontextmanager
 async def open_peer(
     transport: Transport,
@@ -531,10 +607,17 @@ async def open_peer(
     cancel_notify_timeout: float = 1.0,
     name: str = "peer",
     metrics: Metrics | None = None,
+    ordered_methods: Collection[str] = (),
 ) -> AsyncIterator[Peer]:
     """Run the protocol over ``transport`` for the duration of the block.
 
     With ``metrics``, notifications sent and received are counted there.
+
+    Incoming messages are taken in arrival order: a notification is handled before the
+    next message is read, and a request runs up to its first schedule point before the
+    next one starts (then they run concurrently). A request whose method is in
+    ``ordered_methods`` is answered before anything after it is read; such a handler
+    must not wait for the other side (its answer could not be read).
 
     On exit the reader and every in-flight incoming request are cancelled and the
     transport is closed. If the other side closes first, pending requests fail at
@@ -554,6 +637,7 @@ async def open_peer(
                 cancel_notify_timeout=cancel_notify_timeout,
                 name=name,
                 metrics=metrics,
+                ordered_methods=ordered_methods,
             )
             nursery.start_soon(peer._reader)
             accept_direct = getattr(transport, "accept_direct", None)

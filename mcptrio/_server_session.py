@@ -210,6 +210,8 @@ async def serve_connection(
         cancel_notify_timeout=config.cancel_notify_timeout,
         name=name,
         metrics=server.metrics,
+        # A client may pipeline initialize and what follows it.
+        ordered_methods=("initialize",),
     ) as peer:
         session.attach(peer)
         try:
