@@ -17,6 +17,9 @@ from .._server_session import serve_connection
 
 __all__ = [
     "MemoryTransport",
+    "hostile_json_values",
+    "hostile_messages",
+    "hostile_params",
     "json_objects",
     "json_values",
     "jsonrpc_messages",
@@ -31,6 +34,9 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The strategies need Hypothesis, which only test environments have.
     if name in {
+        "hostile_json_values",
+        "hostile_messages",
+        "hostile_params",
         "json_objects",
         "json_values",
         "jsonrpc_messages",

@@ -32,6 +32,9 @@ from .._versions import (
 )
 
 __all__ = [
+    "hostile_json_values",
+    "hostile_messages",
+    "hostile_params",
     "json_objects",
     "json_values",
     "jsonrpc_messages",
@@ -361,3 +364,135 @@ def mcp_requests(
         what = f"{method!r} requests" if method else "requests"
         raise ValueError(f"no {sender or 'client or server'} {what} exist in {era}")
     return st.sampled_from(versions).flatmap(lambda v: _requests_in(v, sender, method))
+
+
+# --- hostile input -----------------------------------------------------------------------
+
+# Members MCP methods read somewhere; a hostile message puts wrong values in them.
+_PARAM_NAMES = (
+    "_meta",
+    "name",
+    "arguments",
+    "uri",
+    "cursor",
+    "level",
+    "ref",
+    "argument",
+    "context",
+    "requestId",
+    "progressToken",
+    "progress",
+    "total",
+    "message",
+    "reason",
+    "taskId",
+    "task",
+    "requestState",
+    "inputResponses",
+    "notifications",
+    "protocolVersion",
+    "capabilities",
+    "clientInfo",
+)
+
+
+def _nest(depth: int, kind: str, leaf: Any) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = [value] if kind == "array" else {"a": value}
+    return value
+
+
+def hostile_json_values(*, max_depth: int = 600) -> st.SearchStrategy[Any]:
+    """JSON values chosen to break careless handlers.
+
+    Any JSON value, plus integers far beyond 64 bits, values nested up to ``max_depth``
+    levels (deeper than encoders and recursive validators go), and arrays and objects
+    where a handler expects a string or a number. Integers beyond 64 bits cannot be
+    encoded with orjson: encode such values with the standard library's ``json``.
+    """
+    huge = st.integers(min_value=2**64, max_value=2**200) | st.integers(
+        min_value=-(2**200), max_value=-(2**64)
+    )
+    deep = st.builds(
+        _nest,
+        st.integers(min_value=2, max_value=max_depth),
+        st.sampled_from(("array", "object")),
+        st.none() | st.integers() | st.text(max_size=4),
+    )
+    containers = st.lists(json_values(max_leaves=3), max_size=3) | json_objects(max_leaves=3)
+    return st.one_of(json_values(), huge, deep, containers)
+
+
+def _put(params: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """A copy of ``params`` with ``value`` at ``path`` (made of object members)."""
+    out = dict(params)
+    head, *rest = path
+    if rest:
+        inner = out.get(head)
+        out[head] = _put(inner if isinstance(inner, dict) else {}, tuple(rest), value)
+    else:
+        out[head] = value
+    return out
+
+
+def _mutations(params: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    names = sorted(set(params) | set(_PARAM_NAMES))
+    nested = [
+        (key, inner) for key, value in params.items() if isinstance(value, dict) for inner in value
+    ]
+    paths: st.SearchStrategy[tuple[str, ...]] = st.sampled_from(names).map(lambda n: (n,))
+    if nested:
+        paths = paths | st.sampled_from(nested)
+    one = st.tuples(paths, hostile_json_values())
+    return st.lists(one, min_size=1, max_size=3).map(
+        lambda changes: functools.reduce(lambda p, c: _put(p, c[0], c[1]), changes, params)
+    )
+
+
+def hostile_params(method: str, era: Era | str = Era.LEGACY) -> st.SearchStrategy[dict[str, Any]]:
+    """``params`` for ``method`` with wrong values in one to three members.
+
+    Starts from valid params of the method when it is a client request of ``era`` (a
+    2026-07-28 request keeps its ``_meta`` unless a mutation hits it) and puts hostile
+    values (:func:`hostile_json_values`) into its members, members of its nested objects
+    and members other methods use.
+    """
+    try:
+        valid = mcp_requests(era, sender="client", method=method).map(lambda r: r.params or {})
+    except ValueError:
+        valid = st.just({})
+    return valid.flatmap(_mutations)
+
+
+def hostile_messages(era: Era | str = Era.LEGACY) -> st.SearchStrategy[dict[str, Any]]:
+    """Raw JSON-RPC requests and notifications (dicts) with hostile params.
+
+    Covers every request and notification a client may send in ``era`` (its latest
+    revision), plus an unknown method; requests carry an ``id`` from
+    :func:`request_ids`. A drawn message may hold integers that only the standard
+    library's ``json`` can encode.
+    """
+    version = _versions(era)[-1]
+    modern = era_of(version) is Era.MODERN
+    requests: list[str] = []
+    notifications: list[str] = []
+    for spec in methods_for(version):
+        if spec.sender == "server" or (modern and spec.method == "initialize"):
+            continue
+        (requests if spec.kind == "request" else notifications).append(spec.method)
+    requests.append("x/unknown")
+
+    def request(method: str) -> st.SearchStrategy[dict[str, Any]]:
+        return st.builds(
+            lambda id_, p: {"jsonrpc": "2.0", "id": id_, "method": method, "params": p},
+            request_ids(),
+            hostile_params(method, era),
+        )
+
+    def notification(method: str) -> st.SearchStrategy[dict[str, Any]]:
+        return hostile_params(method, era).map(
+            lambda p: {"jsonrpc": "2.0", "method": method, "params": p}
+        )
+
+    return st.one_of([request(m) for m in requests] + [notification(m) for m in notifications])
