@@ -757,7 +757,7 @@ class Client:
         wire = params if isinstance(params, dict) or params is None else to_wire(params)
         if self.era is Era.LEGACY:
             result = await self.peer.request(method, wire, on_progress=on_progress)
-            return from_wire(result_type, result)
+            return from_wire(result_type, result, path="result")
         attempt = wire
         for rounds in itertools.count():
             raw = await self._request(method, attempt, on_progress=on_progress)

@@ -12,7 +12,7 @@ from typing import Any, TypeAlias, TypeGuard
 import attrs
 import orjson
 
-from ._errors import InvalidParams, InvalidRequest, MCPError, ParseError
+from ._errors import InternalError, InvalidParams, InvalidRequest, MCPError, ParseError
 
 __all__ = [
     "ErrorResponse",
@@ -28,6 +28,7 @@ __all__ = [
     "error_response",
     "MAX_PARAMS_DEPTH",
     "is_request_id",
+    "malformed_response_error",
     "nested_too_deep",
     "params_too_deep",
     "message_from_dict",
@@ -274,6 +275,24 @@ def decode(data: bytes | str) -> Message | list[Message | InvalidMessage]:
                 out.append(exc)
         return out
     return message_from_dict(obj)
+
+
+def malformed_response_error(obj: Any, exc: InvalidMessage) -> ErrorResponse | None:
+    """For a decoded value that is a malformed *response* with a readable id: the error
+    that fails the request it answers (else None).
+
+    The requester then learns at once that the answer was unusable, rather than waiting
+    for an answer that will never come.
+    """
+    if exc.request_id is None or not isinstance(obj, dict) or "method" in obj:
+        return None
+    if "result" not in obj and "error" not in obj:
+        return None
+    return ErrorResponse(
+        exc.request_id,
+        InternalError.default_code,
+        f"the peer sent a malformed response: {exc.message}",
+    )
 
 
 def message_to_dict(message: Message) -> JSON:

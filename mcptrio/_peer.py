@@ -562,6 +562,10 @@ class Peer:
         replies: list[Message] = []
 
         async def run_one(request: Request) -> None:
+            too_deep = params_too_deep(request.params)
+            if too_deep is not None:
+                replies.append(error_response(request.id, too_deep))
+                return
             try:
                 result = await self.handler.handle_request(self, request)
                 replies.append(Response(request.id, result))

@@ -25,6 +25,7 @@ from ._jsonrpc import (
     decode,
     encode,
     encode_batch,
+    malformed_response_error,
 )
 from ._transport import Incoming
 
@@ -185,7 +186,8 @@ class StreamTransport:
         return await self._receive_stream.receive_some(_RECEIVE_CHUNK)
 
     async def _accept(self, event: LineEvent) -> Incoming | None:
-        """Decode one line, or answer it with an error and return None."""
+        """Decode one line, or answer it with an error and return None (or, for a malformed
+        response to one of our requests, the error that ends that request)."""
         if isinstance(event, Oversized):
             self._oversized_lines += 1
             await self._reject(
@@ -210,7 +212,8 @@ class StreamTransport:
                     _reply_id(event, exc.request_id), exc.code, f"Invalid Request: {exc.message}"
                 ),
             )
-            return None
+            # A malformed answer to one of our requests still ends that request, at once.
+            return _failed_request(event, exc)
         self._messages_received += 1
         if self._metrics is not None:
             self._metrics.record_message("in", len(event) + 1)  # the line and its newline
@@ -239,6 +242,16 @@ class StreamTransport:
                 await self._send_stream.aclose()
         finally:
             await self._receive_stream.aclose()
+
+
+def _failed_request(line: bytes, exc: InvalidMessage) -> ErrorResponse | None:
+    if exc.request_id is None:
+        return None
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return malformed_response_error(obj, exc)
 
 
 def _reply_id(line: bytes, request_id: RequestId | None) -> RequestId | None:

@@ -203,6 +203,10 @@ async def test_invalid_response_is_answered_without_its_id() -> None:
     wire = Wire()
     await wire.write(line({"jsonrpc": "2.0", "id": 3, "result": "not an object"}))
     await wire.write(line({"jsonrpc": "2.0", "method": "ok"}))
+    # Our request 3 fails at once, saying why, instead of waiting for an answer forever.
+    assert await wire.transport.receive() == ErrorResponse(
+        3, -32603, 'the peer sent a malformed response: "result" must be an object, got a string'
+    )
     assert await wire.transport.receive() == Notification("ok")
     reply = await wire.read_line()
     assert reply["id"] is None
