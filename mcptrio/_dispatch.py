@@ -187,7 +187,7 @@ def _page(
 ) -> dict[str, Any]:
     cursor = params.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
-        raise InvalidParams("cursor must be a string")
+        raise InvalidParams(f"params.cursor must be a string, got {type(cursor).__name__}")
     page, next_cursor = paginate(items, cursor, scope.server.config.page_size)
     out: dict[str, Any] = {key: page}
     if next_cursor is not None:
@@ -251,7 +251,7 @@ async def _tools_call(scope: CallScope, request: Request, params: dict[str, Any]
         or not _PLAIN_CALL_KEYS.issuperset(params)
     ):
         # Anything beyond a plain call gets the converter's full checks and messages.
-        call = from_wire(CallToolRequestParams, params)
+        call = from_wire(CallToolRequestParams, params, path="params")
         name, arguments = call.name, call.arguments
     return await scope.server.tools.call(
         name, arguments, thread_limiter=scope.server.thread_limiter
@@ -260,7 +260,7 @@ async def _tools_call(scope: CallScope, request: Request, params: dict[str, Any]
 
 @_handles("resources/read")
 async def _resources_read(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    read = from_wire(ReadResourceRequestParams, params)
+    read = from_wire(ReadResourceRequestParams, params, path="params")
     try:
         return await scope.server.resources.read(
             read.uri, thread_limiter=scope.server.thread_limiter
@@ -278,7 +278,7 @@ async def _resources_read(scope: CallScope, request: Request, params: dict[str, 
 
 @_handles("prompts/get")
 async def _prompts_get(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    get = from_wire(GetPromptRequestParams, params)
+    get = from_wire(GetPromptRequestParams, params, path="params")
     return await scope.server.prompts.render(
         get.name, get.arguments, thread_limiter=scope.server.thread_limiter
     )
@@ -289,7 +289,7 @@ async def _prompts_get(scope: CallScope, request: Request, params: dict[str, Any
 
 @_handles("completion/complete")
 async def _complete(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
-    complete = from_wire(CompleteRequestParams, params)
+    complete = from_wire(CompleteRequestParams, params, path="params")
     server = scope.server
     ref = complete.ref
     if isinstance(ref, PromptReference):
@@ -320,14 +320,15 @@ async def _complete(scope: CallScope, request: Request, params: dict[str, Any]) 
 @_handles("resources/subscribe", _LEGACY)
 async def _subscribe(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
     assert scope.session is not None
-    scope.session.subscriptions.add(from_wire(SubscribeRequestParams, params).uri)
+    scope.session.subscriptions.add(from_wire(SubscribeRequestParams, params, path="params").uri)
     return {}
 
 
 @_handles("resources/unsubscribe", _LEGACY)
 async def _unsubscribe(scope: CallScope, request: Request, params: dict[str, Any]) -> Any:
     assert scope.session is not None
-    scope.session.subscriptions.discard(from_wire(UnsubscribeRequestParams, params).uri)
+    unsubscribe = from_wire(UnsubscribeRequestParams, params, path="params")
+    scope.session.subscriptions.discard(unsubscribe.uri)
     return {}
 
 
@@ -336,7 +337,9 @@ async def _set_level(scope: CallScope, request: Request, params: dict[str, Any])
     assert scope.session is not None
     level = params.get("level")
     if not isinstance(level, str) or level not in LOGGING_LEVELS:
-        raise InvalidParams(f"unknown log level {level!r}; use one of {', '.join(LOGGING_LEVELS)}")
+        raise InvalidParams(
+            f"params.level: unknown log level {level!r}; use one of {', '.join(LOGGING_LEVELS)}"
+        )
     scope.session.log_level = level
     return {}
 

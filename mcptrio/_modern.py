@@ -92,9 +92,15 @@ def parse_modern_meta(params: Mapping[str, Any]) -> ModernMeta:
             f"params._meta[{META_CLIENT_CAPABILITIES!r}] is required on every 2026-07-28"
             " request (an empty object declares no capabilities)"
         )
-    capabilities = from_wire(ClientCapabilities, raw_caps)
+    capabilities = from_wire(
+        ClientCapabilities, raw_caps, path=f"params._meta[{META_CLIENT_CAPABILITIES!r}]"
+    )
     raw_info = meta.get(META_CLIENT_INFO)
-    client_info = from_wire(Implementation, raw_info) if isinstance(raw_info, dict) else None
+    client_info = (
+        from_wire(Implementation, raw_info, path=f"params._meta[{META_CLIENT_INFO!r}]")
+        if isinstance(raw_info, dict)
+        else None
+    )
     level = meta.get(META_LOG_LEVEL)
     if level is not None and level not in LOGGING_LEVELS:
         raise InvalidParams(

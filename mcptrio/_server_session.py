@@ -173,7 +173,7 @@ class ServerSession:
             raise InvalidRequest(
                 "this connection is already initialized; open a new connection to start over"
             )
-        init = from_wire(InitializeRequestParams, params)
+        init = from_wire(InitializeRequestParams, params, path="params")
         version = negotiate_legacy_version(init.protocol_version, LEGACY_VERSIONS)
         self.protocol_version = version
         self.client_info = init.client_info

@@ -482,3 +482,69 @@ def test_http_arguments_nested_500_deep_are_invalid_params(http_server: HttpServ
         assert "params.arguments.a" in answer["error"]["message"]
     http_server._stderr.flush()
     assert "Traceback" not in http_server.stderr_path.read_text(errors="replace")
+
+
+def _sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs from an SSE stream's lines."""
+    event, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+
+
+def test_http_sse_2024_endpoint_survives_hostile_messages(http_server: HttpServer) -> None:
+    base = http_server.url.split("/", 3)
+    origin = "/".join(base[:3])
+    with (
+        httpx.Client(timeout=ANSWER_WITHIN) as client,
+        client.stream("GET", f"{origin}/sse", headers={"accept": "text/event-stream"}) as stream,
+    ):
+        events = _sse_messages(stream.iter_lines())
+        kind, endpoint = next(events)
+        assert kind == "endpoint"
+
+        def post(message: dict[str, Any]) -> None:
+            response = client.post(
+                f"{origin}{endpoint}",
+                content=_dumps(message),
+                headers={"content-type": "application/json"},
+            )
+            assert response.status_code == 202, response.text
+
+        def answer(request_id: str) -> dict[str, Any]:
+            for kind, data in events:
+                value = json.loads(data)
+                if kind == "message" and value.get("id") == request_id and "method" not in value:
+                    assert isinstance(value, dict)
+                    return value
+            raise AssertionError("the stream ended")
+
+        post({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": INITIALIZE})
+        # Pipelined: initialized and a first call go out before the answer is read.
+        post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        first = _tool_call()
+        post(first)
+        assert "result" in answer("init")
+        assert "result" in answer(first["id"])
+        for request_id in ([1, 2], {"id": 1}):
+            post(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": request_id},
+                }
+            )
+        deep = _tool_call("json_schema_2020_12_tool", arguments={"a": _deep(500)})
+        post(deep)
+        error = answer(deep["id"])["error"]
+        assert error["code"] == -32602 and "params.arguments.a" in error["message"]
+        call = _tool_call()
+        post(call)
+        assert answer(call["id"])["result"]["content"][0]["text"].startswith("This is a simple")
+    assert http_server.process.poll() is None
