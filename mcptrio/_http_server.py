@@ -50,6 +50,7 @@ from ._jsonrpc import (
     Response,
     decode,
     error_response,
+    malformed_response_error,
 )
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Outcome, render_prometheus
@@ -154,6 +155,17 @@ class _LiveSession:
             return handler.peer.statistics().in_flight_incoming == 0
         except RuntimeError:
             return False
+
+
+def _failed_answer(body: bytes, exc: InvalidMessage) -> ErrorResponse | None:
+    """The error ending our request that ``body`` (a malformed response) answers, if any."""
+    if exc.request_id is None:
+        return None
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return malformed_response_error(obj, exc)
 
 
 def _accepts(header: str | None, *wanted: str) -> bool:
@@ -797,6 +809,13 @@ class HttpEndpoint:
         except ParseError as exc:
             await self._error(ex, 400, exc.code, f"Parse error: {exc.message}")
         except InvalidMessage as exc:
+            failed = _failed_answer(body, exc)
+            if failed is not None:
+                # A malformed answer to one of our requests ends that request at once
+                # (the handler waiting for it gets the error) rather than never.
+                log.warning("malformed response to request %r: %s", failed.id, exc.message)
+                self._count_in(failed, len(body))
+                return failed
             await self._error(
                 ex, 400, exc.code, f"Invalid Request: {exc.message}", request_id=exc.request_id
             )

@@ -548,3 +548,39 @@ def test_http_sse_2024_endpoint_survives_hostile_messages(http_server: HttpServe
         post(call)
         assert answer(call["id"])["result"]["content"][0]["text"].startswith("This is a simple")
     assert http_server.process.poll() is None
+
+
+def test_http_malformed_answer_to_a_server_request_fails_only_that_request(
+    http_server: HttpServer,
+) -> None:
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    init = {**INITIALIZE, "capabilities": {"sampling": {}}}
+    with httpx.Client(timeout=ANSWER_WITHIN) as client:
+        response = client.post(
+            http_server.url,
+            content=_dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}),
+            headers=headers,
+        )
+        headers["mcp-session-id"] = response.headers["mcp-session-id"]
+        headers["mcp-protocol-version"] = INITIALIZE["protocolVersion"]
+        call = _tool_call("test_sampling", arguments={"prompt": "hi"})
+        with client.stream(
+            "POST", http_server.url, content=_dumps(call), headers=headers
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            events = _sse_messages(stream.iter_lines())
+            sampling = json.loads(next(data for _, data in events if '"method"' in data))
+            assert sampling["method"] == "sampling/createMessage"
+            # The answer's result is an array: not a JSON-RPC response at all.
+            malformed = {"jsonrpc": "2.0", "id": sampling["id"], "result": [1, 2]}
+            posted = client.post(http_server.url, content=_dumps(malformed), headers=headers)
+            assert posted.status_code == 202, posted.text
+            answer = next(json.loads(data) for _, data in events if '"method"' not in data)
+        assert answer["id"] == call["id"]
+        # The tool saw its request fail, and says so; the session goes on.
+        outcome = json.dumps(answer)
+        assert "malformed response" in outcome, answer
+        ok = _tool_call()
+        response = client.post(http_server.url, content=_dumps(ok), headers=headers)
+        (result,) = http_server.answers(response)
+        assert result["result"]["content"][0]["text"].startswith("This is a simple")
