@@ -29,6 +29,7 @@ from ._jsonrpc import (
     Request,
     RequestId,
     Response,
+    encode,
     error_response,
     is_request_id,
     params_too_deep,
@@ -561,7 +562,10 @@ class Peer:
     async def _run_batch(self, batch: Batch) -> None:
         replies: list[Message] = []
 
-        async def run_one(request: Request) -> None:
+        async def run_one(
+            request: Request, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        ) -> None:
+            task_status.started()
             too_deep = params_too_deep(request.params)
             if too_deep is not None:
                 replies.append(error_response(request.id, too_deep))
@@ -575,20 +579,47 @@ class Peer:
                 log.exception("%s: handler for %s failed", self.name, request.method)
                 replies.append(error_response(request.id, InternalError(f"{exc}")))
 
-        async with trio.open_nursery() as nursery:
-            for item in batch:
-                if isinstance(item, InvalidMessage):
-                    replies.append(error_response(item.request_id, item))
-                elif isinstance(item, Request):
-                    self._requests_received += 1
-                    nursery.start_soon(run_one, item)
-                elif isinstance(item, Notification):
-                    await self._on_notification(item)
-                else:
-                    self._on_response(item)
-        if replies:
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await self.transport.send_batch(replies)
+        try:
+            async with trio.open_nursery() as nursery:
+                for item in batch:
+                    if isinstance(item, InvalidMessage):
+                        replies.append(error_response(item.request_id, item))
+                    elif isinstance(item, Request):
+                        self._requests_received += 1
+                        # In arrival order, like single requests (see _start_request).
+                        await nursery.start(run_one, item)
+                    elif isinstance(item, Notification):
+                        await self._on_notification(item)
+                    else:
+                        self._on_response(item)
+            if replies:
+                await self._send_batch_reply(replies)
+        except Exception:
+            # This batch is lost (its answers could not be sent); the connection goes on.
+            log.exception("%s: could not answer a batch", self.name)
+
+    async def _send_batch_reply(self, replies: list[Message]) -> None:
+        try:
+            await self.transport.send_batch(replies)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.debug("%s: dropped a batch reply, transport closed", self.name)
+        except (TypeError, ValueError):
+            # Some result cannot be encoded: it alone becomes an error, the rest go out.
+            log.exception("%s: could not encode a batch reply", self.name)
+            await self._send_batch_reply([_encodable(reply) for reply in replies])
+
+
+def _encodable(reply: Message) -> Message:
+    """``reply``, or an internal error in its place if it cannot be encoded as JSON."""
+    try:
+        encode(reply)
+    except (TypeError, ValueError) as exc:
+        if not isinstance(reply, Response):
+            raise
+        return error_response(
+            reply.id, InternalError(f"the result could not be encoded as JSON: {exc}")
+        )
+    return reply
 
 
 def _finite(value: object) -> float | None:

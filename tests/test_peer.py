@@ -317,3 +317,111 @@ async def test_an_answer_never_overtakes_what_was_sent_before_it() -> None:
             client.gate.set()
         assert [n.params for n in client.notifications] == [{"data": "first"}]
         assert answers == [{"answer": "second"}]
+
+
+class Fragile(Recorder):
+    """A handler that fails on some notifications and returns an unencodable result."""
+
+    async def handle_request(self, peer: Peer, request: Request) -> dict[str, Any]:
+        if request.method == "unencodable":
+            return {"value": {1, 2}}  # a set: not JSON
+        return await super().handle_request(peer, request)
+
+    async def handle_notification(self, peer: Peer, notification: Notification) -> None:
+        if notification.method == "notifications/explode":
+            raise KeyError("boom")
+        await super().handle_notification(peer, notification)
+
+
+def _deep(levels: int) -> Any:
+    value: Any = 0
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+async def test_bad_notifications_are_dropped_and_the_connection_goes_on() -> None:
+    a, b = memory_transport_pair(serialize=False, direct=False)
+    server = Fragile()
+    async with open_peer(b, server):
+        await a.send(Request("slow", "wait", {"key": "k"}))
+        for params in (
+            {"requestId": [1, 2]},
+            {"requestId": {"id": "slow"}},
+            {"requestId": None},
+            {"requestId": True},
+        ):
+            await a.send(Notification("notifications/cancelled", params))
+        await a.send(Notification("notifications/progress", {"progressToken": {"t": 1}}))
+        await a.send(Notification("notifications/progress", {"progressToken": [1]}))
+        await a.send(Notification("notifications/explode"))
+        await a.send(Notification("notifications/after"))
+        await a.send(Request(1, "echo", {}))
+        assert await a.receive() == Response(1, {"echo": {}})
+        # None of those cancellations named the waiting request.
+        server.release.setdefault("k", trio.Event()).set()
+        assert await a.receive() == Response("slow", {"released": "k"})
+        assert [n.method for n in server.notifications][-1] == "notifications/after"
+
+
+async def test_progress_with_bad_values_is_ignored() -> None:
+    a, b = memory_transport_pair(serialize=False, direct=False)
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with open_peer(a, Recorder()) as left, trio.open_nursery() as nursery:
+
+        async def call() -> None:
+            await left.request("work", on_progress=on_progress)
+
+        nursery.start_soon(call)
+        request = await b.receive()
+        assert isinstance(request, Request) and request.params is not None
+        token = request.params["_meta"]["progressToken"]
+        for progress, total, message in (
+            (10**400, None, None),
+            ("half", None, None),
+            (True, None, None),
+            ([1], None, None),
+            (1, 10**400, ["not", "text"]),
+        ):
+            params = {"progressToken": token, "progress": progress, "total": total}
+            params["message"] = message
+            await b.send(Notification("notifications/progress", params))
+        await b.send(Response(request.id, {}))
+    assert seen == [(1.0, None, None)]
+
+
+async def test_params_nested_too_deep_are_invalid_params(make_pair: PairFactory) -> None:
+    a, b = make_pair()
+    async with open_peer(a, Recorder()) as left, open_peer(b, Recorder()):
+        with pytest.raises(InvalidParams, match=r"params\.x\[0\]\[0\].* more than 100 levels"):
+            await left.request("echo", {"x": _deep(101)})
+        assert await left.request("echo", {"x": _deep(99)}) == {"echo": {"x": _deep(99)}}
+    a, b = make_pair()
+    async with open_peer(b, Recorder()) as right:
+        right.batches_allowed = True
+        await a.send_batch([Request(7, "echo", {"x": _deep(150)})])
+        (reply,) = await a.receive()  # type: ignore[misc]
+        assert isinstance(reply, ErrorResponse) and reply.code == -32602
+
+
+async def test_a_batch_with_an_unencodable_result_answers_the_others(
+    make_pair: PairFactory,
+) -> None:
+    a, b = make_pair()
+    async with open_peer(b, Fragile()) as right:
+        right.batches_allowed = True
+        await a.send_batch([Request(1, "unencodable"), Request(2, "echo", {"y": 2})])
+        replies = await a.receive()
+        assert isinstance(replies, list)
+        by_id = {r.id: r for r in replies}  # type: ignore[union-attr]
+        assert by_id[2] == Response(2, {"echo": {"y": 2}})
+        failed = by_id[1]
+        assert isinstance(failed, ErrorResponse) and failed.code == -32603
+        assert "could not be encoded" in failed.message
+        # The connection still serves.
+        await a.send(Request(3, "echo", {}))
+        assert await a.receive() == Response(3, {"echo": {}})
