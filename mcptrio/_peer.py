@@ -108,6 +108,11 @@ class Peer:
     ) -> None:
         self.transport = transport
         self._ordered_methods = frozenset(ordered_methods)
+        # Requests start in arrival order: the next number to give out, the number whose
+        # turn it is to start, and the requests waiting for their turn.
+        self._next_turn = 0
+        self._turn = 0
+        self._turn_waiters: dict[int, trio.Event] = {}
         self._metrics = metrics
         self.handler = handler
         self.name = name
@@ -316,7 +321,7 @@ class Peer:
                 else:
                     await self._run_request(message, admitted)
             else:
-                await self._start_request(message)
+                self._start_request(message)
         elif isinstance(message, Notification):
             await self._on_notification(message)
         else:
@@ -333,11 +338,7 @@ class Peer:
         if isinstance(message, Request):
             if message.method in self._ordered_methods:
                 return False
-            admitted = self._admit(message)
-            if isinstance(admitted, ErrorResponse):
-                self._nursery.start_soon(self._send_reply, admitted, None)
-            else:
-                self._nursery.start_soon(self._run_request, message, admitted)
+            self._start_request(message)
             return True
         if isinstance(message, Response | ErrorResponse):
             self._on_response(message)
@@ -386,16 +387,37 @@ class Peer:
         self._in_flight[request.id] = entry
         return entry
 
-    async def _start_request(self, request: Request) -> None:
+    def _start_request(self, request: Request) -> None:
         admitted = self._admit(request)
         if isinstance(admitted, ErrorResponse):
             self._nursery.start_soon(self._send_reply, admitted, None)
         else:
-            # Requests then run concurrently, but each starts in arrival order and runs up to
-            # its first schedule point before the next message is read: a request that
-            # changes state without waiting (logging/setLevel, subscribe) takes effect for
-            # every later message, which plain start_soon (random order) would not ensure.
-            await self._nursery.start(self._run_request, request, admitted)
+            seq = self._next_turn
+            self._next_turn += 1
+            self._nursery.start_soon(self._run_in_turn, request, admitted, seq)
+
+    async def _run_in_turn(self, request: Request, entry: _InFlight, seq: int) -> None:
+        """Run a request once those received before it have started.
+
+        Trio runs newly started tasks in either order. Requests then run concurrently, but
+        each starts in arrival order and runs up to its first schedule point before the
+        next one starts: a request that changes state without waiting (logging/setLevel,
+        resources/subscribe) takes effect for every request received after it.
+        """
+        try:
+            if self._turn != seq:
+                waiter = self._turn_waiters[seq] = trio.Event()
+                await waiter.wait()
+        except BaseException:
+            self._release(request.id, entry)
+            self._check_idle()
+            raise
+        finally:
+            self._turn = seq + 1
+            following = self._turn_waiters.pop(seq + 1, None)
+            if following is not None:
+                following.set()
+        await self._run_request(request, entry)
 
     async def serve_inline(self, request: Request) -> None:
         """Handle ``request`` in the caller's task, as if it had been received.
@@ -412,15 +434,9 @@ class Peer:
         else:
             await self._run_request(request, admitted)
 
-    async def _run_request(
-        self,
-        request: Request,
-        entry: _InFlight,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
+    async def _run_request(self, request: Request, entry: _InFlight) -> None:
         try:
-            await self._run_request_unguarded(request, entry, task_status)
+            await self._run_request_unguarded(request, entry)
         except Exception:
             # Building or sending the answer failed (the handler's own errors are
             # answered below): this request is lost, the connection goes on.
@@ -428,11 +444,8 @@ class Peer:
                 "%s: could not answer %s request %r", self.name, request.method, request.id
             )
 
-    async def _run_request_unguarded(
-        self, request: Request, entry: _InFlight, task_status: trio.TaskStatus[None]
-    ) -> None:
+    async def _run_request_unguarded(self, request: Request, entry: _InFlight) -> None:
         reply: Message | None = None
-        task_status.started()
         try:
             with entry.scope:
                 try:
