@@ -55,7 +55,7 @@ highlight_language = "python3"
 #
 # Base classes are shown only where they matter (the error classes, in api.rst).
 # Every public name is documented exactly once, in api.rst, under its public path
-# (``mcptrio.Server``, not ``mcptrio._server.Server``), so there are no duplicate object
+# (``mcptrio.Server``, not ``mcptrio._server.server.Server``), so there are no duplicate object
 # descriptions and no warning categories need to be suppressed.
 
 autodoc_default_options = {
@@ -187,7 +187,7 @@ class ConfigSection(SphinxDirective):
     required_arguments = 1
 
     def run(self) -> list[nodes.Node]:
-        from mcptrio._config import ENV_PREFIX, Config
+        from mcptrio._ops.config import ENV_PREFIX, Config
 
         section: str | None = self.arguments[0]
         standalone = getattr(mcptrio, str(section), None)

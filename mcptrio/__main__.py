@@ -1,6 +1,6 @@
 """``python -m mcptrio``: see ``python -m mcptrio --help``."""
 
-from ._cli import main
+from ._app.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

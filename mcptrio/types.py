@@ -2,8 +2,8 @@
 
 Frozen attrs classes with snake_case fields; each holds the union of the fields all
 revisions define, so a field only some revisions have is optional (None, left out of
-the wire form). Encode and decode with :func:`mcptrio._converter.to_wire` and
-:func:`mcptrio._converter.from_wire`. Binary content fields hold ``bytes``. Sans-IO.
+the wire form). Encode and decode with :func:`mcptrio._protocol.converter.to_wire` and
+:func:`mcptrio._protocol.converter.from_wire`. Binary content fields hold ``bytes``. Sans-IO.
 
 The definitions live in private modules grouped by topic: ``_types_common`` (aliases,
 content blocks), ``_types_lifecycle`` (capabilities, handshake, discovery, utilities),
@@ -13,7 +13,7 @@ content blocks), ``_types_lifecycle`` (capabilities, handshake, discovery, utili
 
 from __future__ import annotations
 
-from ._types_common import (
+from ._protocol.types_common import (
     LOGGING_LEVELS,
     Annotations,
     AudioContent,
@@ -39,7 +39,7 @@ from ._types_common import (
     ToolResultContent,
     ToolUseContent,
 )
-from ._types_features import (
+from ._protocol.types_features import (
     CallToolRequestParams,
     CallToolResult,
     CompleteRequestParams,
@@ -91,7 +91,7 @@ from ._types_features import (
     ToolExecution,
     UnsubscribeRequestParams,
 )
-from ._types_lifecycle import (
+from ._protocol.types_lifecycle import (
     CancelledNotificationParams,
     ClientCapabilities,
     DiscoverRequestParams,
@@ -117,7 +117,7 @@ from ._types_lifecycle import (
     SubscriptionsListenResult,
     ToolsCapability,
 )
-from ._types_tasks import (
+from ._protocol.types_tasks import (
     TASKS_EXTENSION,
     CancelTaskRequestParams,
     CancelTaskResult,

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from mcptrio import Client, MCPError
-from mcptrio._jsonrpc import Notification
+from mcptrio._protocol.jsonrpc import Notification
 from mcptrio.types import (
     AudioContent,
     CallToolResult,

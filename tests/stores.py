@@ -29,7 +29,7 @@ from mcptrio import (
     SqliteTaskStore,
     StoreSet,
 )
-from mcptrio._sqlite import open_sqlite
+from mcptrio._state.sqlite import open_sqlite
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BACKENDS = ("memory", "sqlite", "redis")

@@ -60,12 +60,17 @@ from mcptrio import (
     open_http_transport,
     serve_http,
 )
-from mcptrio._auth import InsufficientScope, InvalidToken, ResourceServer, build_challenge
-from mcptrio._config import ConfigError, load_config
-from mcptrio._http_server import HttpEndpoint
-from mcptrio._http_types import Headers
-from mcptrio._jsonrpc import Request
-from mcptrio._modern import serve_modern
+from mcptrio._auth.resource_server import (
+    InsufficientScope,
+    InvalidToken,
+    ResourceServer,
+    build_challenge,
+)
+from mcptrio._ops.config import ConfigError, load_config
+from mcptrio._protocol.jsonrpc import Request
+from mcptrio._server.http_endpoint import HttpEndpoint
+from mcptrio._server.modern import serve_modern
+from mcptrio._transports.http.exchange import Headers
 
 ADAPTERS = ("h11", "hypercorn")
 INIT = {

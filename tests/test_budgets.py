@@ -24,11 +24,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcptrio import HttpConfig, Server, ServerConfig, serve_http
-from mcptrio._budgets import Budget, RateLimiter, connection_cap, raise_file_limit
-from mcptrio._http_security import HostPolicy, client_address
-from mcptrio._http_server import HttpServerInfo
-from mcptrio._metrics import Metrics, render_prometheus
-from mcptrio._sse import SSEDecoder
+from mcptrio._ops.metrics import Metrics, render_prometheus
+from mcptrio._protocol.sse import SSEDecoder
+from mcptrio._server.http_endpoint import HttpServerInfo
+from mcptrio._transports.http.budgets import Budget, RateLimiter, connection_cap, raise_file_limit
+from mcptrio._transports.http.security import HostPolicy, client_address
 
 ACCEPT = "application/json, text/event-stream"
 VERSION = "2025-11-25"

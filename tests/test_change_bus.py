@@ -23,7 +23,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcptrio._change_bus import (
+from mcptrio._state.change_bus import (
     CHANGE_KINDS,
     ChangeBus,
     ChangeBusStatistics,
@@ -31,7 +31,7 @@ from mcptrio._change_bus import (
     LocalChangeBus,
     Subscription,
 )
-from mcptrio._redis_bus import RedisChangeBus, decode_change_event, encode_change_event
+from mcptrio._state.redis_bus import RedisChangeBus, decode_change_event, encode_change_event
 
 REDIS_URL = "redis://127.0.0.1:6379"
 PUBLISHER = str(Path(__file__).parent / "helpers" / "bus_publisher.py")

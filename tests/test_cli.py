@@ -24,8 +24,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mcptrio
-from mcptrio._cli import _log_level, _port
-from mcptrio._config import ConfigError, HttpConfig
+from mcptrio._app.cli import _log_level, _port
+from mcptrio._ops.config import ConfigError, HttpConfig
 
 SERVER_FILE = "import mcptrio\n\nserver = mcptrio.Server('cli-test')\n"
 

@@ -36,18 +36,17 @@ from mcptrio import (
     open_stdio_process,
     serve_http,
 )
-from mcptrio._client import Client, forget_eras
-from mcptrio._errors import InvalidParams, MethodNotFound
-from mcptrio._http_client import (
+from mcptrio._client.client import Client, forget_eras
+from mcptrio._client.http_transport import (
     decode_header_value,
     encode_header_value,
     mcp_param_headers,
     x_mcp_header_paths,
     x_mcp_header_problem,
 )
-from mcptrio._jsonrpc import Message, Notification, Request, Response, error_response
-from mcptrio._memory import MemoryTransport, memory_transport_pair
-from mcptrio._versions import (
+from mcptrio._protocol.errors import InvalidParams, MethodNotFound
+from mcptrio._protocol.jsonrpc import Message, Notification, Request, Response, error_response
+from mcptrio._protocol.versions import (
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
     META_LOG_LEVEL,
@@ -56,6 +55,7 @@ from mcptrio._versions import (
     META_SUBSCRIPTION_ID,
     Era,
 )
+from mcptrio._transports.memory import MemoryTransport, memory_transport_pair
 from mcptrio.testing import open_memory_client
 from mcptrio.types import (
     CreateMessageRequestParams,

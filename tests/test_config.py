@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio._config import (
+from mcptrio._ops.config import (
     Config,
     ConfigError,
     HttpConfig,

@@ -1,4 +1,4 @@
-"""Tests for the wire converter in mcptrio._converter."""
+"""Tests for the wire converter in mcptrio._protocol.converter."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcptrio import types as t
-from mcptrio._converter import content_from_wire, from_wire, result_from_wire, to_wire, wire_name
-from mcptrio._errors import InvalidParams
+from mcptrio._protocol.converter import (
+    content_from_wire,
+    from_wire,
+    result_from_wire,
+    to_wire,
+    wire_name,
+)
+from mcptrio._protocol.errors import InvalidParams
 from mcptrio.testing._strategies import json_values, wire_objects
 
 CLASSES = sorted(

@@ -16,8 +16,8 @@ import httpx
 import orjson
 import trio
 
-from mcptrio._request_state import generate_key_spec
-from mcptrio._sse import SSEDecoder
+from mcptrio._protocol.request_state import generate_key_spec
+from mcptrio._protocol.sse import SSEDecoder
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "2026-07-28"

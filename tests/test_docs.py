@@ -33,8 +33,8 @@ import trio
 import mcptrio
 import mcptrio.testing
 import mcptrio.types
-from mcptrio._cli import main as cli_main
-from mcptrio._config import ENV_PREFIX
+from mcptrio._app.cli import main as cli_main
+from mcptrio._ops.config import ENV_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio._docstrings import Docstring, parse_docstring
+from mcptrio._server.docstrings import Docstring, parse_docstring
 
 
 def test_empty_and_none() -> None:

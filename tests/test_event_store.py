@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcptrio._event_store import (
+from mcptrio._state.event_store import (
     EventEvicted,
     EventStore,
     EventStoreStatistics,

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from examples import everything
 from mcptrio import HttpConfig, open_client, serve_http
-from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
-from mcptrio._server_session import serve_connection
+from mcptrio._protocol.jsonrpc import ErrorResponse, Notification, Request, Response
+from mcptrio._server.connection import serve_connection
 from mcptrio.testing import MemoryTransport, json_objects, json_values, memory_transport_pair
 from mcptrio.types import (
     CreateMessageRequestParams,

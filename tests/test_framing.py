@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio._framing import LineDecoder, LineEvent, Oversized
+from mcptrio._protocol.framing import LineDecoder, LineEvent, Oversized
 
 
 def decode_all(chunks: list[bytes], limit: int) -> tuple[list[LineEvent], int]:

@@ -20,11 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcptrio import Server, ServerConfig
-from mcptrio._h11 import _H11, _Head, _parse_head, _Refused, serve_h11, split_target
-from mcptrio._http_head import head_error
-from mcptrio._http_server import HttpEndpoint
-from mcptrio._http_types import BodyTooLarge, ClientDisconnected, HttpExchange
-from mcptrio._sse import SSEDecoder
+from mcptrio._protocol.sse import SSEDecoder
+from mcptrio._server.http_endpoint import HttpEndpoint
+from mcptrio._transports.http.exchange import BodyTooLarge, ClientDisconnected, HttpExchange
+from mcptrio._transports.http.h11 import _H11, _Head, _parse_head, _Refused, serve_h11, split_target
+from mcptrio._transports.http.head import head_error
 
 MAX_BODY = 64 * 1024
 

@@ -25,15 +25,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcptrio import ConfigError, HttpClientConfig, HttpConfig, load_config, open_client, serve_http
-from mcptrio._errors import ConnectionClosed, MCPError
-from mcptrio._http_client import (
+from mcptrio._client.http_transport import (
     HttpClientStatistics,
     _http_error_response,
     open_http_transport,
 )
-from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
-from mcptrio._sse import encode_event
-from mcptrio._transport import Transport
+from mcptrio._protocol.errors import ConnectionClosed, MCPError
+from mcptrio._protocol.jsonrpc import ErrorResponse, Notification, Request, Response
+from mcptrio._protocol.sse import encode_event
+from mcptrio._runtime.transport import Transport
 from mcptrio.types import (
     CreateMessageRequestParams,
     CreateMessageResult,

@@ -28,11 +28,11 @@ from test_h11 import Raw, _heads
 from test_http_server import ACCEPT, INIT, running
 from test_http_server import adapter as adapter  # the adapter-parametrized fixture
 
-from mcptrio._asgi import AsgiApp
-from mcptrio._h11 import _Connection, _Server
-from mcptrio._http_head import BodyPace, absolute_form, head_error
-from mcptrio._http_server import HttpServerInfo
-from mcptrio._http_types import BodyTooLarge, ClientDisconnected, HttpExchange
+from mcptrio._server.http_endpoint import HttpServerInfo
+from mcptrio._transports.http.asgi import AsgiApp
+from mcptrio._transports.http.exchange import BodyTooLarge, ClientDisconnected, HttpExchange
+from mcptrio._transports.http.h11 import _Connection, _Server
+from mcptrio._transports.http.head import BodyPace, absolute_form, head_error
 
 HOST = b"host: 127.0.0.1\r\n"
 

@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio._http_security import DEFAULT_ALLOWED_HOSTS, HostPolicy, check_request, default_origins
+from mcptrio._transports.http.security import (
+    DEFAULT_ALLOWED_HOSTS,
+    HostPolicy,
+    check_request,
+    default_origins,
+)
 
 
 def check(

@@ -14,9 +14,9 @@ import trio
 import trio.testing
 
 from mcptrio import HttpConfig, Server, ServerConfig, current_request, serve_http
-from mcptrio._http_server import HttpEndpoint, HttpServerInfo
-from mcptrio._http_types import Headers
-from mcptrio._sse import SSEDecoder, SSEEvent
+from mcptrio._protocol.sse import SSEDecoder, SSEEvent
+from mcptrio._server.http_endpoint import HttpEndpoint, HttpServerInfo
+from mcptrio._transports.http.exchange import Headers
 
 ACCEPT = "application/json, text/event-stream"
 INIT = {

@@ -1,4 +1,4 @@
-"""Tests for the JSON-RPC envelope codec in mcptrio._jsonrpc."""
+"""Tests for the JSON-RPC envelope codec in mcptrio._protocol.jsonrpc."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcptrio._errors import InvalidParams, InvalidRequest, MCPError, MethodNotFound, ParseError
-from mcptrio._jsonrpc import (
+from mcptrio._protocol.errors import (
+    InvalidParams,
+    InvalidRequest,
+    MCPError,
+    MethodNotFound,
+    ParseError,
+)
+from mcptrio._protocol.jsonrpc import (
     ErrorResponse,
     InvalidMessage,
     Notification,

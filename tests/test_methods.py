@@ -1,4 +1,4 @@
-"""Tests for the method table in mcptrio._methods (and the request strategies built on it)."""
+"""Tests for the method table in mcptrio._protocol.methods (and the request strategies on it)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcptrio import types as t
-from mcptrio._converter import from_wire, wire_name
-from mcptrio._jsonrpc import Request, decode, encode
-from mcptrio._methods import METHODS, MethodSpec, method_exists, method_spec, methods_for
-from mcptrio._versions import (
+from mcptrio._protocol.converter import from_wire, wire_name
+from mcptrio._protocol.jsonrpc import Request, decode, encode
+from mcptrio._protocol.methods import METHODS, MethodSpec, method_exists, method_spec, methods_for
+from mcptrio._protocol.versions import (
     LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
     META_PROTOCOL_VERSION,

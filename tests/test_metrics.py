@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio._metrics import (
+from mcptrio._ops.metrics import (
     CONTENT_TYPE,
     DEFAULT_BUCKETS,
     OTHER,

@@ -51,8 +51,8 @@ from mcptrio import (
     parse_www_authenticate,
     serve_http,
 )
-from mcptrio._dpop import b64url_sha256, sign_client_assertion
-from mcptrio._oauth_client import (
+from mcptrio._auth.dpop import b64url_sha256, sign_client_assertion
+from mcptrio._auth.oauth_client import (
     authorization_server_metadata_urls,
     pkce_pair,
     protected_resource_metadata_urls,

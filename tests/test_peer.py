@@ -11,8 +11,8 @@ import trio
 import trio.testing
 
 from mcptrio import ConnectionClosed, InternalError, InvalidParams, InvalidRequest, MCPError
-from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
-from mcptrio._peer import Peer, open_peer
+from mcptrio._protocol.jsonrpc import ErrorResponse, Notification, Request, Response
+from mcptrio._runtime.peer import Peer, open_peer
 from mcptrio.testing import MemoryTransport, memory_transport_pair
 
 PairFactory = Callable[[], tuple[MemoryTransport, MemoryTransport]]

@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from mcptrio import Server, serve_connection
-from mcptrio._stream_transport import StreamTransport
+from mcptrio._transports.stream import StreamTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = [sys.executable, "-m", "mcptrio", "serve", str(ROOT / "examples" / "everything.py")]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcptrio._request_state import (
+from mcptrio._protocol.request_state import (
     MAX_TOKEN_LENGTH,
     RequestStateError,
     StateKey,

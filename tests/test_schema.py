@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mcptrio._schema import (
+from mcptrio._server.schema import (
     Field,
     OutputSpec,
     PromptArgumentSpec,
@@ -19,7 +19,7 @@ from mcptrio._schema import (
     prompt_arguments_for,
     signature_for,
 )
-from mcptrio._validation import check_schema, compile_validator
+from mcptrio._server.validation import check_schema, compile_validator
 
 # --- user types used by the tests ---------------------------------------------------------
 
@@ -613,7 +613,7 @@ from typing import Annotated, NotRequired, TypedDict
 
 import attrs
 
-from mcptrio._schema import Field
+from mcptrio._server.schema import Field
 
 
 @attrs.frozen

@@ -22,10 +22,10 @@ from mcptrio import (
     ToolError,
     current_request,
 )
-from mcptrio._converter import to_wire
-from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
-from mcptrio._server_session import serve_connection
-from mcptrio._tools import shape_result
+from mcptrio._protocol.converter import to_wire
+from mcptrio._protocol.jsonrpc import ErrorResponse, Notification, Request, Response
+from mcptrio._server.connection import serve_connection
+from mcptrio._server.tools import shape_result
 from mcptrio.testing import memory_transport_pair, open_memory_client
 from mcptrio.types import (
     CallToolResult,

@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from mcptrio._config import ConfigError, config_from_mapping
-from mcptrio._sessions import (
+from mcptrio._ops.config import ConfigError, config_from_mapping
+from mcptrio._state.sessions import (
     MemorySessionStore,
     SessionConfig,
     SessionLimitExceeded,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcptrio._sse import SSEDecoder, SSEError, SSEEvent, encode_comment, encode_event
+from mcptrio._protocol.sse import SSEDecoder, SSEError, SSEEvent, encode_comment, encode_event
 
 
 def decode_all(stream: bytes, *, chunks: list[int] | None = None) -> list[SSEEvent]:

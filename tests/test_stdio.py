@@ -13,8 +13,8 @@ import orjson
 import pytest
 import trio
 
-from mcptrio._jsonrpc import ErrorResponse, Notification, Request, Response
-from mcptrio._stdio import StderrMode, StdioProcessTransport, open_stdio_process
+from mcptrio._protocol.jsonrpc import ErrorResponse, Notification, Request, Response
+from mcptrio._transports.stdio import StderrMode, StdioProcessTransport, open_stdio_process
 
 ECHO_PEER = str(Path(__file__).parent / "helpers" / "echo_peer.py")
 GRACE = 0.2

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from stores import DURABLE, Backend
 
 from mcptrio import EventEvicted, SessionRecord, StoreSet, TaskRecord
-from mcptrio._sessions import SessionConfig, SessionManager, SessionNotFound, SessionState
-from mcptrio._store_codec import decode_session, decode_task, encode_session, encode_task
+from mcptrio._state.sessions import SessionConfig, SessionManager, SessionNotFound, SessionState
+from mcptrio._state.store_codec import decode_session, decode_task, encode_session, encode_task
 
 
 def record(session_id: str, now: float, **fields: Any) -> SessionRecord:

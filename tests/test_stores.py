@@ -33,9 +33,9 @@ from mcptrio import (
     open_stores,
     serve_http,
 )
-from mcptrio._config import ConfigError, load_config
-from mcptrio._sqlite import SCHEMA_VERSION
-from mcptrio._store_location import mask_url, parse_store_url
+from mcptrio._ops.config import ConfigError, load_config
+from mcptrio._ops.store_location import mask_url, parse_store_url
+from mcptrio._state.sqlite import SCHEMA_VERSION
 
 ACCEPT = "application/json, text/event-stream"
 
@@ -440,7 +440,7 @@ async def test_a_cut_stream_resumes_from_the_durable_event_store(
     kind: str, tmp_path: Path, redis_prefix: str
 ) -> None:
     from mcptrio import current_request
-    from mcptrio._sse import SSEDecoder, SSEEvent
+    from mcptrio._protocol.sse import SSEDecoder, SSEEvent
 
     url = (
         f"sqlite://{tmp_path}/events.db"
@@ -527,7 +527,7 @@ async def test_a_cut_stream_resumes_from_the_durable_event_store(
 async def test_a_redis_prefix_from_a_newer_schema_is_refused(redis_prefix: str) -> None:
     import coredis
 
-    from mcptrio._store_redis import SCHEMA_VERSION as REDIS_SCHEMA
+    from mcptrio._state.store_redis import SCHEMA_VERSION as REDIS_SCHEMA
 
     url = f"{REDIS_URL}?prefix={redis_prefix}"
     async with open_stores(url):

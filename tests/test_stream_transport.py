@@ -14,7 +14,8 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcptrio._jsonrpc import (
+from mcptrio._ops.metrics import Metrics
+from mcptrio._protocol.jsonrpc import (
     ErrorResponse,
     InvalidMessage,
     Message,
@@ -23,13 +24,12 @@ from mcptrio._jsonrpc import (
     Response,
     encode,
 )
-from mcptrio._metrics import Metrics
-from mcptrio._stream_transport import (
+from mcptrio._runtime.transport import Transport
+from mcptrio._transports.stream import (
     DEFAULT_MAX_MESSAGE_BYTES,
     StreamTransport,
     StreamTransportStatistics,
 )
-from mcptrio._transport import Transport
 
 
 class Wire:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio._target import TargetError, _split, load_target
+from mcptrio._app.target import TargetError, _split, load_target
 
 # Targets are Fractions: a type both these tests and the generated files can import.
 

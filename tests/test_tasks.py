@@ -27,14 +27,14 @@ from mcptrio import (
     ToolError,
     current_request,
 )
-from mcptrio._change_bus import ChangeEvent, Subscription
-from mcptrio._converter import from_wire
-from mcptrio._dispatch import CallScope
-from mcptrio._jsonrpc import Request, RequestId
-from mcptrio._modern import serve_modern
-from mcptrio._task_store import MemoryTaskStore, TaskRecord, iso_timestamp
-from mcptrio._tasks import begin_task, listen_task_ids, task_notification
-from mcptrio._versions import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, Era
+from mcptrio._protocol.converter import from_wire
+from mcptrio._protocol.jsonrpc import Request, RequestId
+from mcptrio._protocol.versions import META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, Era
+from mcptrio._server.dispatch import CallScope
+from mcptrio._server.modern import serve_modern
+from mcptrio._server.tasks import begin_task, listen_task_ids, task_notification
+from mcptrio._state.change_bus import ChangeEvent, Subscription
+from mcptrio._state.task_store import MemoryTaskStore, TaskRecord, iso_timestamp
 from mcptrio.types import (
     TASKS_EXTENSION,
     ClientCapabilities,

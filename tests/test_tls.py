@@ -39,9 +39,9 @@ from mcptrio import (
     open_http_transport,
     serve_http,
 )
-from mcptrio._cli import UsageError, _configured, _parser
-from mcptrio._http_server import HttpServerInfo
-from mcptrio._sse import SSEDecoder, SSEEvent
+from mcptrio._app.cli import UsageError, _configured, _parser
+from mcptrio._protocol.sse import SSEDecoder, SSEEvent
+from mcptrio._server.http_endpoint import HttpServerInfo
 
 ADAPTERS = ["h11", "hypercorn"]
 ACCEPT = "application/json, text/event-stream"

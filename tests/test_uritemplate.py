@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio._uritemplate import UriTemplate
+from mcptrio._protocol.uritemplate import UriTemplate
 
 # RFC 6570 section 3.2 example variables.
 RFC_VALUES: dict[str, Any] = {

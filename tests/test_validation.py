@@ -9,8 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcptrio import _validation
-from mcptrio._validation import SchemaError, check_schema, compile_validator, format_path
+from mcptrio._server import validation as _validation
+from mcptrio._server.validation import (
+    SchemaError,
+    check_schema,
+    compile_validator,
+    format_path,
+)
 
 HAS_RUST = importlib.util.find_spec("jsonschema_rs") is not None
 BACKENDS = ["jsonschema_rs", "jsonschema"] if HAS_RUST else ["jsonschema"]

@@ -2,7 +2,7 @@
 
     python -m bench.servers.raw hypercorn   # an ASGI app on Hypercorn's trio worker
     python -m bench.servers.raw h11         # h11 directly on trio streams
-    python -m bench.servers.raw adapter     # our own HTTP/1.1 adapter (mcptrio._h11)
+    python -m bench.servers.raw adapter     # our own HTTP/1.1 adapter (_transports/http/h11.py)
 
 Each reads a POST's body and answers 200 with the same fixed JSON-RPC body, so the gap between
 one of them and our server is what everything above it costs per request: over ``adapter``
@@ -117,8 +117,8 @@ async def serve_h11() -> None:
 
 
 async def serve_adapter() -> None:
-    from mcptrio._h11 import serve_h11 as serve_on_our_adapter
-    from mcptrio._http_types import HttpExchange
+    from mcptrio._transports.http.exchange import HttpExchange
+    from mcptrio._transports.http.h11 import serve_h11 as serve_on_our_adapter
 
     async def echo(ex: HttpExchange) -> None:
         await ex.read_body(_MAX_BODY)

@@ -8,12 +8,12 @@ from typing import Any
 
 import trio
 
-from .._client import Client, open_client
-from .._groups import unwrap_single_error
-from .._memory import MemoryTransport as MemoryTransport
-from .._memory import memory_transport_pair as memory_transport_pair
-from .._server import Server
-from .._server_session import serve_connection
+from .._client.client import Client, open_client
+from .._runtime.groups import unwrap_single_error
+from .._server.connection import serve_connection
+from .._server.server import Server
+from .._transports.memory import MemoryTransport as MemoryTransport
+from .._transports.memory import memory_transport_pair as memory_transport_pair
 
 __all__ = [
     "MemoryTransport",

@@ -17,10 +17,10 @@ import attrs
 from hypothesis import strategies as st
 
 from .. import types as t
-from .._converter import to_wire
-from .._jsonrpc import ErrorResponse, Message, Notification, Request, RequestId, Response
-from .._methods import MethodSpec, methods_for
-from .._versions import (
+from .._protocol.converter import to_wire
+from .._protocol.jsonrpc import ErrorResponse, Message, Notification, Request, RequestId, Response
+from .._protocol.methods import MethodSpec, methods_for
+from .._protocol.versions import (
     LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
@@ -354,7 +354,7 @@ def mcp_requests(
 ) -> st.SearchStrategy[Request]:
     """Valid MCP request envelopes (method and params) for an era or a single revision.
 
-    ``era`` is ``"legacy"``, ``"modern"``, an :class:`~mcptrio._versions.Era`, one revision
+    ``era`` is ``"legacy"``, ``"modern"``, an :class:`~mcptrio._protocol.versions.Era`, one revision
     such as ``"2025-06-18"``, or None for all. Modern requests carry the required
     ``_meta`` protocol version and client capabilities. ``sender`` limits the requests
     to those one side may send (2026-07-28 servers send none); ``method`` to one method.

@@ -13,8 +13,8 @@ import sys
 
 import trio
 
-from mcptrio._change_bus import ChangeEvent
-from mcptrio._redis_bus import RedisChangeBus
+from mcptrio._state.change_bus import ChangeEvent
+from mcptrio._state.redis_bus import RedisChangeBus
 
 
 async def main(url: str, channel: str, count: int) -> int:

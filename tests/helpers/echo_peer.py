@@ -24,8 +24,8 @@ import sys
 
 import trio
 
-from mcptrio._jsonrpc import Notification, Request, Response
-from mcptrio._stdio import open_stdio_server_transport
+from mcptrio._protocol.jsonrpc import Notification, Request, Response
+from mcptrio._transports.stdio import open_stdio_server_transport
 
 
 async def serve(argv: list[str]) -> int:

@@ -1,0 +1,1 @@
+"""Authorization: the resource server (tokens, principals, scopes) and the OAuth client."""

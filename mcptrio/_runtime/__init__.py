@@ -1,0 +1,1 @@
+"""The transport interface, the peer that runs one connection, and task-group helpers."""

@@ -1,0 +1,3 @@
+"""The MCP server: registries, dispatch, request context, tasks, MRTR, and the MCP-aware HTTP
+endpoint.
+"""

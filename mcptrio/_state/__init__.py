@@ -1,0 +1,1 @@
+"""Sessions, events and tasks and their stores (memory, SQLite, Redis), and the change buses."""
