@@ -31,7 +31,8 @@ from .._ops.config import AuthConfig
 from .._protocol.errors import MCPError
 
 if TYPE_CHECKING:
-    from .._server.server import Server
+    from .._protocol.types_features import Resource, ResourceTemplate
+    from .._protocol.uritemplate import UriTemplate
 
 __all__ = [
     "AuthorizationServerUnavailable",
@@ -495,6 +496,21 @@ def _default_client() -> httpx.AsyncClient:
 # ----------------------------------------------------------------------------- scope rules
 
 
+class ResourceCatalog(Protocol):
+    """What scope rules read of a server's resource registry."""
+
+    def resources(self) -> list[Resource]: ...
+
+    def templates_with_patterns(self) -> list[tuple[ResourceTemplate, UriTemplate]]: ...
+
+
+class HasResources(Protocol):
+    """A server, as scope rules see it: something with a resource registry."""
+
+    @property
+    def resources(self) -> ResourceCatalog: ...
+
+
 class ScopeRequirements:
     """Scopes declared on a server's tools, resources and prompts."""
 
@@ -532,7 +548,9 @@ class ScopeRequirements:
     def __bool__(self) -> bool:
         return bool(self.tools or self.resources or self.prompts)
 
-    def for_request(self, server: Server, method: str, params: Any) -> tuple[frozenset[str], str]:
+    def for_request(
+        self, server: HasResources, method: str, params: Any
+    ) -> tuple[frozenset[str], str]:
         """The scopes ``method(params)`` needs, and a name for what it touches."""
         if not isinstance(params, Mapping):
             return frozenset(), method
@@ -561,7 +579,7 @@ class ScopeRequirements:
                 return self.for_resource(server, uri), f"resource {uri!r}"
         return frozenset(), method
 
-    def for_resource(self, server: Server, uri: str) -> frozenset[str]:
+    def for_resource(self, server: HasResources, uri: str) -> frozenset[str]:
         """The scopes reading ``uri`` needs (its static entry, else its first template)."""
         if uri in self.resources and uri in {r.uri for r in server.resources.resources()}:
             return self.resources[uri]
