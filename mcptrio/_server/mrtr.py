@@ -20,6 +20,7 @@ from .._protocol.jsonrpc import Request
 from .._protocol.request_state import RequestStateError
 from .._protocol.versions import Era
 from ..types import InputRequiredResult
+from .input_required import InputRequired
 
 if TYPE_CHECKING:
     from .dispatch import CallScope
@@ -35,14 +36,6 @@ _CAPABILITY_OF = {
     "elicitation/create": "elicitation",
     "roots/list": "roots",
 }
-
-
-class InputRequired(Exception):
-    """Raised by the context's helpers when the client's answer is not here yet."""
-
-    def __init__(self, result: InputRequiredResult) -> None:
-        super().__init__("input required")
-        self.result = result
 
 
 @attrs.define

@@ -23,7 +23,7 @@ from ..types import (
     Tool,
     ToolAnnotations,
 )
-from .mrtr import InputRequired
+from .input_required import InputRequired
 from .schema import OutputSpec, ToolSignature, signature_for
 from .validation import SchemaValidator, check_schema, compile_validator
 
