@@ -5,10 +5,10 @@ revisions define, so a field only some revisions have is optional (None, left ou
 the wire form). Encode and decode with :func:`mcptrio._protocol.converter.to_wire` and
 :func:`mcptrio._protocol.converter.from_wire`. Binary content fields hold ``bytes``. Sans-IO.
 
-The definitions live in private modules grouped by topic: ``_types_common`` (aliases,
-content blocks), ``_types_lifecycle`` (capabilities, handshake, discovery, utilities),
-``_types_features`` (tools, resources, prompts, completion, client features, MRTR) and
-``_types_tasks`` (both task shapes).
+The definitions live in the protocol wing, in modules grouped by topic: ``types_common``
+(aliases, content blocks), ``types_lifecycle`` (capabilities, handshake, discovery,
+utilities), ``types_features`` (tools, resources, prompts, completion, client features,
+MRTR) and ``types_tasks`` (both task shapes), all in ``mcptrio/_protocol/``.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ _RETRY_KEYS = ("inputResponses", "requestState")
 
 # The manager whose own work is running here, so its tools/call dispatch runs the tool.
 # It names the manager, not just "yes": an in-process call to another server may run in
-# this same task and context (see _memory.py), and must still get tasks from its server.
+# this same task and context (see _transports/memory.py), and must still get tasks from its server.
 _executing: contextvars.ContextVar[TaskManager | None] = contextvars.ContextVar(
     "mcptrio_task_executing", default=None
 )
