@@ -13,7 +13,7 @@ import math
 import ssl
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -59,6 +59,8 @@ from .._state.sessions import (
     SessionPrincipalMismatch,
     SessionRecord,
 )
+from .._state.stores import open_stores
+from .._state.task_store import MemoryTaskStore
 from .._transports.http.asgi import AsgiApp
 from .._transports.http.budgets import Budget, RateLimiter, connection_cap, raise_file_limit
 from .._transports.http.exchange import BodyTooLarge, Headers, HttpExchange
@@ -1620,8 +1622,6 @@ async def serve_http(
     ``event_store`` and ``session_manager``, when given, take precedence over it.
     """
     if store is not None:
-        from .._state.stores import serve_with_stores
-
         await serve_with_stores(
             serve_http,
             server,
@@ -1715,6 +1715,61 @@ async def serve_http(
                     await finished.wait()
                 for scope in scope_box:
                     scope.cancel()
+
+
+async def serve_with_stores(
+    serve: Callable[..., Any],
+    server: Server,
+    config: HttpConfig,
+    store: StoreConfig,
+    *,
+    event_store: EventStore | None,
+    session_manager: SessionManager | None,
+    task_status: trio.TaskStatus[Any],
+    **options: Any,
+) -> None:
+    """Open ``store`` and run ``serve`` (``serve_http``) with its stores until it returns;
+    ``options`` go to ``serve`` as they are."""
+    async with open_stores(
+        store.url,
+        max_events_per_stream=config.event_history,
+        max_event_age=config.event_history_age,
+        max_event_bytes_per_stream=store.event_bytes_per_stream,
+        max_event_bytes=store.event_bytes_total,
+    ) as stores:
+        if session_manager is None:
+            session_manager = SessionManager(
+                stores.sessions,
+                SessionConfig(
+                    idle_timeout=config.session_idle_timeout, max_sessions=config.max_sessions
+                ),
+                clock=stores.clock or trio.current_time,
+            )
+        tasks = server.task_manager
+        # Only a default store is replaced: one the application chose is its own business.
+        swap = (
+            tasks is not None
+            and stores.kind != "memory"
+            and isinstance(tasks.store, MemoryTaskStore)
+            and len(tasks.store) == 0
+        )
+        previous = tasks.store if tasks is not None else None
+        if swap:
+            assert tasks is not None
+            tasks.store = stores.tasks
+        try:
+            await serve(
+                server,
+                config,
+                event_store=event_store if event_store is not None else stores.events,
+                session_manager=session_manager,
+                task_status=task_status,
+                **options,
+            )
+        finally:
+            if swap:
+                assert tasks is not None and previous is not None
+                tasks.store = previous
 
 
 async def _serve_hypercorn(

@@ -6,21 +6,17 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 import trio
 
-from .._ops.config import HttpConfig, StoreConfig
 from .._ops.store_location import StoreError, parse_store_url
 from .event_store import EventStore, MemoryEventStore
-from .sessions import MemorySessionStore, SessionConfig, SessionManager, SessionStore
+from .sessions import MemorySessionStore, SessionStore
 from .task_store import MemoryTaskStore, TaskStore
 
-if TYPE_CHECKING:
-    from .._server.server import Server
-
-__all__ = ["StoreSet", "open_stores", "serve_with_stores"]
+__all__ = ["StoreSet", "open_stores"]
 
 _CONNECT_TIMEOUT = 5.0
 """Longest wait for Redis to answer at start-up."""
@@ -189,61 +185,6 @@ async def _redis_stores(
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
-
-
-async def serve_with_stores(
-    serve: Callable[..., Any],
-    server: Server,
-    config: HttpConfig,
-    store: StoreConfig,
-    *,
-    event_store: EventStore | None,
-    session_manager: SessionManager | None,
-    task_status: trio.TaskStatus[Any],
-    **options: Any,
-) -> None:
-    """Open ``store`` and run ``serve`` (``serve_http``) with its stores until it returns;
-    ``options`` go to ``serve`` as they are."""
-    async with open_stores(
-        store.url,
-        max_events_per_stream=config.event_history,
-        max_event_age=config.event_history_age,
-        max_event_bytes_per_stream=store.event_bytes_per_stream,
-        max_event_bytes=store.event_bytes_total,
-    ) as stores:
-        if session_manager is None:
-            session_manager = SessionManager(
-                stores.sessions,
-                SessionConfig(
-                    idle_timeout=config.session_idle_timeout, max_sessions=config.max_sessions
-                ),
-                clock=stores.clock or trio.current_time,
-            )
-        tasks = server.task_manager
-        # Only a default store is replaced: one the application chose is its own business.
-        swap = (
-            tasks is not None
-            and stores.kind != "memory"
-            and isinstance(tasks.store, MemoryTaskStore)
-            and len(tasks.store) == 0
-        )
-        previous = tasks.store if tasks is not None else None
-        if swap:
-            assert tasks is not None
-            tasks.store = stores.tasks
-        try:
-            await serve(
-                server,
-                config,
-                event_store=event_store if event_store is not None else stores.events,
-                session_manager=session_manager,
-                task_status=task_status,
-                **options,
-            )
-        finally:
-            if swap:
-                assert tasks is not None and previous is not None
-                tasks.store = previous
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
