@@ -199,19 +199,29 @@ def test_swapping_key_id_between_held_keys_is_tampered() -> None:
         {"params": {**PARAMS, "arguments": {"to": "Oslo", "nights": 4}}},
         {"params": {"name": "book_trip"}},
         {"params": {**PARAMS, "extra": True}},
-        {"principal": "mallory"},
-        {"principal": None},
-        {"principal": ""},
     ],
 )
 def test_genuine_token_on_another_request_is_mismatch(change: dict[str, Any]) -> None:
     assert reason_of(TOKEN, **change) == "mismatch"
 
 
+@pytest.mark.parametrize("principal", ["mallory", None, ""])
+def test_another_principal_is_told_what_a_forger_is_told(principal: str | None) -> None:
+    # Nothing tells another caller that the state is genuine, even with the same request.
+    forged = TOKEN[:-2] + ("AA" if TOKEN[-2:] != "AA" else "BA")
+    answers = []
+    for token, kw in ((TOKEN, {"principal": principal}), (forged, {})):
+        with pytest.raises(RequestStateError) as info:
+            unseal(token, **kw)
+        answers.append((info.value.reason, str(info.value)))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == "tampered"
+
+
 def test_unauthenticated_and_empty_principal_differ() -> None:
     token = seal(principal=None)
     assert unseal(token, principal=None) == PAYLOAD
-    assert reason_of(token, principal="") == "mismatch"
+    assert reason_of(token, principal="") == "tampered"
 
 
 @settings(max_examples=50)
@@ -235,7 +245,8 @@ def test_expiry() -> None:
 
 
 def test_binding_is_checked_before_expiry() -> None:
-    assert reason_of(seal(ttl=1.0), now=NOW + 10, principal="mallory") == "mismatch"
+    assert reason_of(seal(ttl=1.0), now=NOW + 10, method="prompts/get") == "mismatch"
+    assert reason_of(seal(ttl=1.0), now=NOW + 10, principal="mallory") == "tampered"
 
 
 @pytest.mark.parametrize("ttl", [0.0, -1.0, float("nan"), float("inf")])

@@ -10,9 +10,11 @@ Token layout (URL-safe base64 without padding, so it is visible ASCII)::
     v1.<key id>.<b64(nonce[12] + ciphertext + gcm tag[16] + integrity tag[16])>
 
 The GCM additional data binds the version, key id, method, params digest and principal. The
-integrity tag is an HMAC over the token's visible header and the sealed bytes *without* that
-binding: it lets :meth:`StateKeyring.unseal` tell a token whose bytes were altered ("tampered")
-from a genuine token presented with another request or principal ("mismatch").
+integrity tag is an HMAC over the token's visible header, the sealed bytes and the principal,
+but not the request: it lets :meth:`StateKeyring.unseal` tell a token whose bytes were altered
+("tampered") from a genuine token presented with another request ("mismatch"). A token shown by
+another principal is "tampered" too: to anyone but its principal, a state is as good as one that
+was never issued, and nothing says it is genuine.
 
 Callers pass ``now`` themselves. When several processes share keys it must be wall-clock time
 (``time.time()``), not a per-process monotonic clock such as ``trio.current_time()``.
@@ -141,6 +143,12 @@ def _aad(key_id: str, method: str, params: Mapping[str, Any], principal: str | N
     return orjson.dumps([_VERSION, key_id, method, params_digest(method, params).hex(), principal])
 
 
+def _integrity_tag(mac_key: bytes, header: bytes, sealed: bytes, principal: str | None) -> bytes:
+    # JSON keeps the principal unambiguous (None differs from ""), as in the AEAD's data.
+    bound = header + sealed + orjson.dumps(principal)
+    return hmac.digest(mac_key, bound, "sha256")[:_MAC_SIZE]
+
+
 def generate_key_spec(key_id: str) -> str:
     """A fresh ``"<key_id>:<secret>"`` entry for :meth:`StateKeyring.from_config`."""
     key = StateKey(key_id, secrets.token_bytes(_SECRET_SIZE))
@@ -260,7 +268,7 @@ class StateKeyring:
             nonce, plaintext, _aad(key_id, method, params, principal)
         )
         header = f"{_VERSION}.{key_id}."
-        mac = hmac.digest(cipher.mac_key, header.encode("ascii") + sealed, "sha256")[:_MAC_SIZE]
+        mac = _integrity_tag(cipher.mac_key, header.encode("ascii"), sealed, principal)
         token = header + _b64encode(sealed + mac)
         if len(token) > MAX_TOKEN_LENGTH:
             raise ValueError(
@@ -309,12 +317,12 @@ class StateKeyring:
             raise _malformed("its data is not valid unpadded URL-safe base64 of a sealed state")
         sealed, mac = raw[:-_MAC_SIZE], raw[-_MAC_SIZE:]
         header = f"{_VERSION}.{key_id}.".encode("ascii")
-        expected = hmac.digest(cipher.mac_key, header + sealed, "sha256")[:_MAC_SIZE]
+        expected = _integrity_tag(cipher.mac_key, header, sealed, principal)
         if not hmac.compare_digest(mac, expected):
             raise RequestStateError(
                 "tampered",
-                "requestState failed verification: it was altered or not issued by this "
-                "server; send it back exactly as received",
+                "requestState failed verification: it was altered, or not issued by this "
+                "server to this caller; send it back exactly as received",
             )
         nonce, ciphertext = sealed[:_NONCE_SIZE], sealed[_NONCE_SIZE:]
         try:
@@ -324,8 +332,8 @@ class StateKeyring:
         except InvalidTag:
             raise RequestStateError(
                 "mismatch",
-                "requestState was issued for a different request (method, params or principal "
-                "differ); echo it only on the retry of the request that produced it",
+                "requestState was issued for a different request (method or params differ);"
+                " echo it only on the retry of the request that produced it",
             ) from None
         try:
             envelope = orjson.loads(plaintext)
