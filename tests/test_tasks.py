@@ -835,3 +835,19 @@ async def test_the_conformance_fixtures(autojump_clock: trio.abc.Clock) -> None:
             task_id = (await client.call(tool))["taskId"]
             assert (await wait_status(events, task_id, "completed", "failed"))["status"] == status
         nursery.cancel_scope.cancel()
+
+
+async def test_enabling_tasks_changes_only_that_server(autojump_clock: trio.abc.Clock) -> None:
+    """The tasks methods live in one server's dispatch table, not in one shared by all."""
+    async with serving() as (server, _):
+        plain_server = Server("no-tasks")
+        assert server.methods.handler_for("tasks/get", Era.MODERN) is not None
+        assert plain_server.methods.handler_for("tasks/get", Era.MODERN) is None
+        other = Client(plain_server, TASKS_CAPS)
+        for method in ("tasks/get", "tasks/cancel"):
+            with pytest.raises(MCPError, match="unknown method") as info:
+                await other.request(method, taskId="x")
+            assert info.value.code == -32601
+        with pytest.raises(MCPError) as info:
+            await Client(server, TASKS_CAPS).get("no-such-task")
+        assert info.value.code == -32602

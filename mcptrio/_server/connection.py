@@ -31,7 +31,7 @@ from ..types import (
     InitializeResult,
     LoggingLevel,
 )
-from .dispatch import CallScope, dispatch, is_known
+from .dispatch import CallScope, dispatch
 from .modern import is_modern_request, serve_modern
 from .server import Server
 
@@ -115,7 +115,7 @@ class ServerSession:
             raise
         finally:
             metrics.decrement_in_flight()
-            known = is_known(method) or method in ("initialize", "ping")
+            known = self.server.methods.knows(method)
             metrics.record_request(
                 method if known else "other",
                 duration=time.perf_counter() - start,
@@ -131,7 +131,7 @@ class ServerSession:
             return {}
         if not self.initialized:
             spec = method_spec(method)
-            if spec is None and not is_known(method):
+            if spec is None and not self.server.methods.knows(method):
                 raise MethodNotFound(f"unknown method {method!r}")
             raise InvalidRequest(
                 f"received {method!r} before initialization: send 'initialize' first (or, for"

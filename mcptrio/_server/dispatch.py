@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .connection import ServerSession
     from .server import Server
 
-__all__ = ["CallScope", "dispatch", "handler_for"]
+__all__ = ["CallScope", "DispatchTable", "dispatch"]
 
 
 @attrs.define(kw_only=True)
@@ -82,15 +82,16 @@ ToolCallHook = Callable[
 ]
 """Sees every ``tools/call`` first; returns a result to answer instead of running the call
 now (the tasks extension answers with a task), or None to let it run."""
-_HANDLERS: dict[str, tuple[Handler, frozenset[Era]]] = {}
 _BOTH = frozenset({Era.LEGACY, Era.MODERN})
 _LEGACY = frozenset({Era.LEGACY})
 _MODERN = frozenset({Era.MODERN})
+_BUILTIN: dict[str, tuple[Handler, frozenset[Era]]] = {}
+"""The handlers every server starts with; filled once, at import, by ``_handles``."""
 
 
 def _handles(method: str, eras: frozenset[Era] = _BOTH) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        _HANDLERS[method] = (fn, eras)
+        _BUILTIN[method] = (fn, eras)
         return fn
 
     return register
@@ -99,29 +100,39 @@ def _handles(method: str, eras: frozenset[Era] = _BOTH) -> Callable[[Handler], H
 _SESSION_METHODS = frozenset({"initialize", "ping"})
 
 
-def register_method(method: str, handler: Handler, *, eras: frozenset[Era] = _BOTH) -> None:
-    """Serve ``method`` with ``handler`` (extensions add their methods this way)."""
-    _HANDLERS[method] = (handler, eras)
+class DispatchTable:
+    """One server's method handlers, each with the eras it serves.
 
+    Every :class:`~mcptrio.Server` has its own (``server.methods``), which starts as a copy
+    of the built-in handlers; extensions register their methods on that server's table
+    only, so enabling one on a server changes no other server in the process.
+    """
 
-def handler_for(method: str, era: Era) -> Handler | None:
-    """The handler serving ``method`` in ``era``, if there is one."""
-    entry = _HANDLERS.get(method)
-    if entry is None or era not in entry[1]:
-        return None
-    return entry[0]
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Handler, frozenset[Era]]] = dict(_BUILTIN)
 
+    def register(self, method: str, handler: Handler, *, eras: frozenset[Era] = _BOTH) -> None:
+        """Serve ``method`` with ``handler`` in ``eras``."""
+        self._entries[method] = (handler, eras)
 
-def is_known(method: str) -> bool:
-    """True for any method some era serves (for metrics labels)."""
-    return method in _HANDLERS
+    def handler_for(self, method: str, era: Era) -> Handler | None:
+        """The handler serving ``method`` in ``era``, if there is one."""
+        entry = self._entries.get(method)
+        if entry is None or era not in entry[1]:
+            return None
+        return entry[0]
+
+    def knows(self, method: str) -> bool:
+        """True for any method some era serves, ``initialize`` and ``ping`` included."""
+        return method in self._entries or method in _SESSION_METHODS
 
 
 async def dispatch(scope: CallScope, request: Request) -> dict[str, Any]:
     """Serve one request (``initialize`` and ``ping`` are the session's business)."""
-    handler = handler_for(request.method, scope.era)
+    table = scope.server.methods
+    handler = table.handler_for(request.method, scope.era)
     if handler is None:
-        if request.method in _HANDLERS or request.method in _SESSION_METHODS:
+        if table.knows(request.method):
             other = "2026-07-28" if scope.era is Era.LEGACY else "the initialize-based revisions"
             raise MethodNotFound(
                 f"{request.method!r} is not part of protocol {scope.protocol_version}"

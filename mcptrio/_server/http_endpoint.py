@@ -67,7 +67,6 @@ from .._transports.http.exchange import BodyTooLarge, Headers, HttpExchange
 from .._transports.http.security import HostPolicy, check_request, client_address
 from .._transports.http.tls import ServerTls
 from .connection import ServerSession, serve_connection
-from .dispatch import is_known
 from .http_modern import ModernResponder, check_modern_headers, is_modern_http_request
 from .http_session import Delivery, HttpSessionTransport, SessionStream
 from .modern import serve_modern
@@ -999,7 +998,7 @@ class HttpEndpoint:
                 outcome = "cancelled"
         finally:
             self.server.metrics.record_request(
-                message.method if is_known(message.method) else "other",
+                message.method if self.server.methods.knows(message.method) else "other",
                 duration=trio.current_time() - start,
                 outcome=outcome,
                 code=code,

@@ -28,6 +28,7 @@ from ..types import (
     ToolAnnotations,
     ToolsCapability,
 )
+from .dispatch import DispatchTable
 from .prompts import PromptRegistry
 from .resources import ResourceRegistry
 from .tools import ToolRegistry
@@ -107,6 +108,8 @@ class Server:
         self.background: list[Callable[..., Awaitable[None]]] = []
         """Long-running work the serving transport starts for the server's lifetime, each as
         ``await nursery.start(fn)`` (``fn(*, task_status)``); the change bus comes first."""
+        self.methods = DispatchTable()
+        """This server's method handlers (extensions such as tasks add theirs here)."""
         self.tool_call_hooks: list[ToolCallHook] = []
         """Called before each ``tools/call`` (see :data:`~.dispatch.ToolCallHook`)."""
         self.task_manager: TaskManager | None = None

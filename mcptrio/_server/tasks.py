@@ -47,7 +47,7 @@ from .._state.change_bus import ChangeEvent
 from .._state.task_store import MemoryTaskStore, TaskRecord, TaskStore
 from ..types import TASKS_EXTENSION, ClientCapabilities
 from .context import current_request
-from .dispatch import CallRunner, dispatch, register_method
+from .dispatch import CallRunner, dispatch
 
 if TYPE_CHECKING:
     from .._runtime.peer import ProgressCallback
@@ -721,7 +721,7 @@ def enable_tasks(
     server.tool_call_hooks.append(manager.on_tool_call)
     server.background.append(manager.run)
     for method, handler in _METHODS.items():
-        register_method(method, handler, eras=_MODERN)
+        server.methods.register(method, handler, eras=_MODERN)
     return manager
 
 
