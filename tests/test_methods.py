@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 from mcptrio import types as t
 from mcptrio._protocol.converter import from_wire, wire_name
 from mcptrio._protocol.jsonrpc import Request, decode, encode
-from mcptrio._protocol.methods import METHODS, MethodSpec, method_exists, method_spec, methods_for
+from mcptrio._protocol.methods import (
+    CACHEABLE_METHODS,
+    METHODS,
+    MRTR_METHODS,
+    MethodSpec,
+    method_exists,
+    method_spec,
+    methods_for,
+    name_source,
+)
 from mcptrio._protocol.versions import (
     LEGACY_VERSIONS,
     META_CLIENT_CAPABILITIES,
@@ -327,3 +336,31 @@ def test_request_strategies_reject_impossible_choices(data: Any) -> None:
         mcp_requests("1999-01-01")
     with pytest.raises(ValueError, match="'initialize' requests"):
         mcp_requests("2026-07-28", method="initialize")
+
+
+def test_the_table_holds_the_multi_round_cacheable_and_name_facts() -> None:
+    assert {"tools/call", "prompts/get", "resources/read"} == MRTR_METHODS
+    assert {
+        "server/discover",
+        "tools/list",
+        "prompts/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+    } == CACHEABLE_METHODS
+    named = {name: name_source(name) for name in METHODS if name_source(name) is not None}
+    assert named == {
+        "tools/call": "name",
+        "prompts/get": "name",
+        "resources/read": "uri",
+        "tasks/get": "taskId",
+        "tasks/update": "taskId",
+        "tasks/cancel": "taskId",
+    }
+    for name in MRTR_METHODS | CACHEABLE_METHODS | named.keys():
+        spec = METHODS[name]
+        assert spec.kind == "request" and spec.sender in ("client", "both"), name
+    # The 2026-07-28 shapes of the tasks methods keep the facts of their legacy shapes.
+    for name in ("tasks/get", "tasks/cancel"):
+        modern = method_spec(name, "2026-07-28")
+        assert modern is not None and modern.name_source == "taskId"

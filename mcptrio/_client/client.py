@@ -37,6 +37,7 @@ from .._protocol.errors import (
     UnsupportedProtocolVersion,
 )
 from .._protocol.jsonrpc import ErrorResponse, Message, Notification, Request, RequestId, Response
+from .._protocol.methods import MRTR_METHODS
 from .._protocol.versions import (
     LATEST_LEGACY_VERSION,
     LEGACY_VERSIONS,
@@ -141,7 +142,6 @@ DEFAULT_PROBE_TIMEOUT: Final = 10.0
 DEFAULT_MAX_INPUT_ROUNDS: Final = 8
 """How many times a 2026 request is retried with input before the client gives up."""
 
-_MRTR_METHODS: Final = frozenset({"tools/call", "prompts/get", "resources/read"})
 _ERA_CACHE_SIZE: Final = 256
 _RECENT_LISTENS: Final = 64
 
@@ -782,10 +782,10 @@ class Client:
     def _needs_input(method: str, raw: dict[str, Any]) -> bool:
         if raw.get("resultType") != "input_required":
             return False
-        if method not in _MRTR_METHODS:
+        if method not in MRTR_METHODS:
             raise MCPError(
                 f"the server answered {method} with an input_required result, which only"
-                f" {', '.join(sorted(_MRTR_METHODS))} may return"
+                f" {', '.join(sorted(MRTR_METHODS))} may return"
             )
         return True
 

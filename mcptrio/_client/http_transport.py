@@ -53,6 +53,7 @@ from .._protocol.jsonrpc import (
     encode,
     encode_batch,
 )
+from .._protocol.methods import name_source
 from .._protocol.sse import SSEDecoder, SSEError, SSEEvent
 from .._protocol.versions import META_PROTOCOL_VERSION, Era, era_of
 from .._runtime.groups import unwrap_single_error
@@ -1320,16 +1321,6 @@ _SUBSCHEMA_LIST: Final = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "i
 _SUBSCHEMA_MAP: Final = frozenset(
     {"$defs", "definitions", "patternProperties", "dependentSchemas", "dependencies"}
 )
-# Names that carry a value the ``Mcp-Name`` header mirrors, per method.
-_NAME_SOURCES: Final = {
-    "tools/call": "name",
-    "prompts/get": "name",
-    "resources/read": "uri",
-    "tasks/get": "taskId",
-    "tasks/update": "taskId",
-    "tasks/cancel": "taskId",
-}
-
 HeaderPaths: TypeAlias = dict[tuple[str, ...], str]
 """Property path in a tool's arguments -> the ``x-mcp-header`` name mirroring it."""
 
@@ -1479,7 +1470,7 @@ def _modern_request_headers(
     """The headers a 2026-07-28 POST of ``request`` carries besides Accept/Content-Type."""
     headers = {"MCP-Protocol-Version": version, "Mcp-Method": request.method}
     params = request.params or {}
-    source = _NAME_SOURCES.get(request.method)
+    source = name_source(request.method)
     name = params.get(source) if source is not None else None
     if isinstance(name, str):
         headers["Mcp-Name"] = encode_header_value(name)

@@ -23,7 +23,9 @@ from .. import types as t
 from .versions import LEGACY_VERSIONS, MODERN_VERSIONS, SUPPORTED_VERSIONS, Era, era_of
 
 __all__ = [
+    "CACHEABLE_METHODS",
     "METHODS",
+    "MRTR_METHODS",
     "Capability",
     "MethodKind",
     "MethodSpec",
@@ -31,6 +33,7 @@ __all__ = [
     "method_exists",
     "method_spec",
     "methods_for",
+    "name_source",
 ]
 
 MethodKind: TypeAlias = Literal["request", "notification"]
@@ -54,7 +57,10 @@ class MethodSpec:
     None for notifications and for ``tasks/result``, whose result is the original
     request's. ``capability`` is the capability the receiver must have advertised.
     ``input_request`` marks the three requests that 2026-07-28 embeds in
-    ``InputRequiredResult.inputRequests``.
+    ``InputRequiredResult.inputRequests``. ``mrtr`` marks the requests a server may answer
+    with ``InputRequiredResult`` (multi-round requests); ``cacheable`` the ones whose
+    2026-07-28 results carry ``ttlMs`` and ``cacheScope``; ``name_source`` names the params
+    member the 2026-07-28 ``Mcp-Name`` HTTP header mirrors.
     """
 
     method: str
@@ -65,6 +71,9 @@ class MethodSpec:
     capability: Capability | None
     versions: tuple[str, ...]
     input_request: bool = False
+    mrtr: bool = False
+    cacheable: bool = False
+    name_source: str | None = None
 
     def exists_in(self, version: str) -> bool:
         """True if revision ``version`` defines this method."""
@@ -90,6 +99,9 @@ def _request(
     versions: tuple[str, ...],
     *,
     input_request: bool = False,
+    mrtr: bool = False,
+    cacheable: bool = False,
+    name_source: str | None = None,
 ) -> MethodSpec:
     return MethodSpec(
         method=method,
@@ -100,6 +112,9 @@ def _request(
         capability=capability,
         versions=versions,
         input_request=input_request,
+        mrtr=mrtr,
+        cacheable=cacheable,
+        name_source=name_source,
     )
 
 
@@ -126,7 +141,15 @@ _SPECS: Final = (
     _request("initialize", "client", t.InitializeRequestParams, t.InitializeResult, None, _LEGACY),
     _notification("notifications/initialized", "client", t.NotificationParams, None, _LEGACY),
     _request("ping", "both", t.RequestParams, t.EmptyResult, None, _LEGACY),
-    _request("server/discover", "client", t.DiscoverRequestParams, t.DiscoverResult, None, _MODERN),
+    _request(
+        "server/discover",
+        "client",
+        t.DiscoverRequestParams,
+        t.DiscoverResult,
+        None,
+        _MODERN,
+        cacheable=True,
+    ),
     _notification("notifications/progress", "both", t.ProgressNotificationParams, None, _ALL),
     _notification("notifications/cancelled", "both", t.CancelledNotificationParams, None, _ALL),
     _request(
@@ -177,6 +200,7 @@ _SPECS: Final = (
         t.ListToolsResult,
         ("server", "tools"),
         _ALL,
+        cacheable=True,
     ),
     _request(
         "tools/call",
@@ -185,6 +209,8 @@ _SPECS: Final = (
         t.CallToolResult,
         ("server", "tools"),
         _ALL,
+        mrtr=True,
+        name_source="name",
     ),
     _notification(
         "notifications/tools/list_changed",
@@ -201,6 +227,7 @@ _SPECS: Final = (
         t.ListResourcesResult,
         ("server", "resources"),
         _ALL,
+        cacheable=True,
     ),
     _request(
         "resources/templates/list",
@@ -209,6 +236,7 @@ _SPECS: Final = (
         t.ListResourceTemplatesResult,
         ("server", "resources"),
         _ALL,
+        cacheable=True,
     ),
     _request(
         "resources/read",
@@ -217,6 +245,9 @@ _SPECS: Final = (
         t.ReadResourceResult,
         ("server", "resources"),
         _ALL,
+        mrtr=True,
+        cacheable=True,
+        name_source="uri",
     ),
     _request(
         "resources/subscribe",
@@ -256,6 +287,7 @@ _SPECS: Final = (
         t.ListPromptsResult,
         ("server", "prompts"),
         _ALL,
+        cacheable=True,
     ),
     _request(
         "prompts/get",
@@ -264,6 +296,8 @@ _SPECS: Final = (
         t.GetPromptResult,
         ("server", "prompts"),
         _ALL,
+        mrtr=True,
+        name_source="name",
     ),
     _notification(
         "notifications/prompts/list_changed",
@@ -322,6 +356,7 @@ _SPECS: Final = (
         t.GetTaskResult,
         ("receiver", "tasks"),
         _TASKS_BOTH,
+        name_source="taskId",
     ),
     _request(
         "tasks/result",
@@ -346,6 +381,7 @@ _SPECS: Final = (
         t.CancelTaskResult,
         ("receiver", "tasks", "cancel"),
         _TASKS_BOTH,
+        name_source="taskId",
     ),
     _notification(
         "notifications/tasks/status",
@@ -361,6 +397,7 @@ _SPECS: Final = (
         t.EmptyResult,
         _TASKS_EXTENSION,
         _MODERN,
+        name_source="taskId",
     ),
 )
 
@@ -375,6 +412,7 @@ _MODERN_SPECS: Final = (
         t.DetailedTask,
         _TASKS_EXTENSION,
         _MODERN,
+        name_source="taskId",
     ),
     _request(
         "tasks/cancel",
@@ -383,6 +421,7 @@ _MODERN_SPECS: Final = (
         t.EmptyResult,
         _TASKS_EXTENSION,
         _MODERN,
+        name_source="taskId",
     ),
     _notification("notifications/tasks/status", "server", t.DetailedTask, None, _MODERN),
 )
@@ -408,6 +447,19 @@ def method_spec(name: str, version: str | None = None) -> MethodSpec | None:
     if era_of(version) is Era.MODERN:
         spec = _MODERN_OVERRIDES.get(name, spec)
     return spec if spec.exists_in(version) else None
+
+
+MRTR_METHODS: Final = frozenset(s.method for s in _SPECS if s.mrtr)
+"""Requests a server may answer with ``InputRequiredResult``."""
+
+CACHEABLE_METHODS: Final = frozenset(s.method for s in (*_SPECS, *_MODERN_SPECS) if s.cacheable)
+"""Requests whose 2026-07-28 results must carry ``ttlMs`` and ``cacheScope``."""
+
+
+def name_source(method: str) -> str | None:
+    """The params member the ``Mcp-Name`` header mirrors for ``method`` (None: no header)."""
+    spec = METHODS.get(method)
+    return None if spec is None else spec.name_source
 
 
 def method_exists(name: str, version: str) -> bool:

@@ -17,6 +17,7 @@ from .._auth.resource_server import InsufficientScope
 from .._protocol.converter import from_wire, to_wire
 from .._protocol.errors import InvalidParams, MethodNotFound, ResourceNotFound
 from .._protocol.jsonrpc import Request
+from .._protocol.methods import MRTR_METHODS
 from .._protocol.pagination import paginate
 from .._protocol.versions import Era
 from ..types import (
@@ -37,7 +38,7 @@ from ..types import (
     UnsubscribeRequestParams,
 )
 from .context import Outbound, enter_request, exit_request
-from .mrtr import MRTR_METHODS, InputRequired, finish_input_required, open_round
+from .mrtr import InputRequired, finish_input_required, open_round
 from .resources import ResourceNotFoundError
 
 if TYPE_CHECKING:

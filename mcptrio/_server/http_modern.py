@@ -13,6 +13,7 @@ import trio
 
 from .._protocol.errors import HeaderMismatch, InvalidParams, MCPError
 from .._protocol.jsonrpc import ErrorResponse, Message, RequestId, Response
+from .._protocol.methods import name_source
 from .._protocol.sse import encode_comment, encode_event
 from .._protocol.versions import META_PROTOCOL_VERSION, MODERN_VERSIONS
 from .._runtime.peer import ProgressCallback
@@ -30,14 +31,6 @@ __all__ = [
     "status_for_error",
 ]
 
-_NAME_SOURCES = {
-    "tools/call": "name",
-    "prompts/get": "name",
-    "resources/read": "uri",
-    "tasks/get": "taskId",
-    "tasks/update": "taskId",
-    "tasks/cancel": "taskId",
-}
 _SENTINEL = re.compile(r"^=\?base64\?([A-Za-z0-9+/=]*)\?=$")
 _STATUS = {-32700: 400, -32600: 400, -32602: 400, -32020: 400, -32021: 400, -32022: 400}
 
@@ -126,7 +119,7 @@ def check_modern_headers(
         raise HeaderMismatch(
             f"Mcp-Method header {header_method!r} does not match method {method!r}"
         )
-    source = _NAME_SOURCES.get(method)
+    source = name_source(method)
     if source is not None:
         raw_name = headers.get("mcp-name")
         if raw_name is None:

@@ -11,6 +11,7 @@ import trio
 from .._protocol.converter import from_wire, to_wire
 from .._protocol.errors import InvalidParams, MCPError, UnsupportedProtocolVersion
 from .._protocol.jsonrpc import Request, params_too_deep
+from .._protocol.methods import CACHEABLE_METHODS
 from .._protocol.versions import (
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
@@ -40,18 +41,6 @@ __all__ = [
     "parse_modern_meta",
     "serve_modern",
 ]
-
-CACHEABLE = frozenset(
-    {
-        "server/discover",
-        "tools/list",
-        "prompts/list",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-    }
-)
-"""Results that must carry ``ttlMs`` and ``cacheScope``."""
 
 
 @attrs.frozen
@@ -117,7 +106,7 @@ def finish_result(server: Server, method: str, result: dict[str, Any]) -> dict[s
     meta = dict(meta) if isinstance(meta, dict) else {}
     meta.setdefault(META_SERVER_INFO, server.info_wire)
     result["_meta"] = meta
-    if method in CACHEABLE and result["resultType"] == "complete":
+    if method in CACHEABLE_METHODS and result["resultType"] == "complete":
         result.setdefault("ttlMs", server.config.cache_ttl_ms)
         result.setdefault("cacheScope", server.config.cache_scope)
     return result

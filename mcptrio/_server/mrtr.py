@@ -25,9 +25,8 @@ from .input_required import InputRequired
 if TYPE_CHECKING:
     from .dispatch import CallScope
 
-__all__ = ["MRTR_METHODS", "InputRequired", "InputRound", "finish_input_required", "open_round"]
+__all__ = ["InputRequired", "InputRound", "finish_input_required", "open_round"]
 
-MRTR_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 """The only methods that may answer ``input_required``."""
 
 _AUTO_PREFIX = "mcptrio/"
