@@ -37,14 +37,14 @@ from mcptrio import (
     serve_http,
 )
 from mcptrio._client.client import Client, forget_eras
-from mcptrio._client.http_transport import (
+from mcptrio._protocol.errors import HeaderMismatch, InvalidParams, MethodNotFound
+from mcptrio._protocol.http_headers import (
     decode_header_value,
     encode_header_value,
     mcp_param_headers,
     x_mcp_header_paths,
     x_mcp_header_problem,
 )
-from mcptrio._protocol.errors import InvalidParams, MethodNotFound
 from mcptrio._protocol.jsonrpc import Message, Notification, Request, Response, error_response
 from mcptrio._protocol.versions import (
     META_CLIENT_CAPABILITIES,
@@ -148,8 +148,9 @@ def test_header_values_encode_as_the_spec_examples_show(value: str, encoded: str
 
 
 @pytest.mark.parametrize("bad", ["=?base64?!!!?=", "=?base64?/w==?=", "=?base64?SGk?="])
-def test_malformed_sentinels_decode_to_nothing(bad: str) -> None:
-    assert decode_header_value(bad) is None
+def test_malformed_sentinels_are_header_mismatches(bad: str) -> None:
+    with pytest.raises(HeaderMismatch, match="not valid"):
+        decode_header_value(bad)
 
 
 def obj(**properties: Any) -> dict[str, Any]:

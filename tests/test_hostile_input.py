@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcptrio._client.http_transport import encode_header_value
+from mcptrio._protocol.http_headers import encode_header_value
 from mcptrio.testing import hostile_messages
 
 ROOT = Path(__file__).resolve().parent.parent

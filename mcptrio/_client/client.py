@@ -36,6 +36,7 @@ from .._protocol.errors import (
     MissingRequiredClientCapability,
     UnsupportedProtocolVersion,
 )
+from .._protocol.http_headers import x_mcp_header_problem
 from .._protocol.jsonrpc import ErrorResponse, Message, Notification, Request, RequestId, Response
 from .._protocol.methods import MRTR_METHODS
 from .._protocol.versions import (
@@ -99,7 +100,7 @@ from ..types import (
     SubscriptionFilter,
     Tool,
 )
-from .http_transport import HttpClientTransport, x_mcp_header_problem
+from .http_transport import HttpClientTransport
 
 __all__ = [
     "DEFAULT_MAX_INPUT_ROUNDS",

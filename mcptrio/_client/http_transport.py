@@ -20,13 +20,10 @@ closes the stream instead of posting ``notifications/cancelled``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import enum
 import logging
 import math
-import re
 import secrets
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -41,6 +38,13 @@ import trio
 from .._auth.oauth_client import OAuthError
 from .._ops.config import HttpClientConfig
 from .._protocol.errors import ConnectionClosed, ParseError
+from .._protocol.http_headers import (
+    HeaderPaths,
+    encode_header_value,
+    mcp_param_headers,
+    x_mcp_header_paths,
+    x_mcp_header_problem,
+)
 from .._protocol.jsonrpc import (
     ErrorResponse,
     InvalidMessage,
@@ -62,17 +66,11 @@ from .._transports.http.tls import client_ssl_context
 from .._transports.stream import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = [
-    "HeaderPaths",
     "HttpClientStatistics",
     "HttpClientTransport",
     "HttpMode",
     "SessionExpiredCallback",
-    "decode_header_value",
-    "encode_header_value",
-    "mcp_param_headers",
     "open_http_transport",
-    "x_mcp_header_paths",
-    "x_mcp_header_problem",
 ]
 
 log = logging.getLogger("mcptrio.http_client")
@@ -1287,170 +1285,6 @@ class HttpClientTransport:
         # HTTP+SSE has no resumption: the stream is the connection.
         self._broken = f"the HTTP+SSE event stream from {self._url} ended"
         await self._incoming_send.aclose()
-
-
-# -- 2026-07-28 request headers (sans-IO) --------------------------------------------------
-
-X_MCP_HEADER: Final = "x-mcp-header"
-"""The ``inputSchema`` property annotation naming an ``Mcp-Param-{Name}`` header."""
-
-_SENTINEL_PREFIX: Final = "=?base64?"
-_SENTINEL_SUFFIX: Final = "?="
-# RFC 9110 token: 1*tchar.
-_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEADER_PRIMITIVES: Final = frozenset({"string", "integer", "boolean"})
-# Keywords whose value is one subschema, a list of them, or a map of them (JSON Schema 2020-12
-# plus the draft-07 spellings). Only ``properties`` keeps a schema statically reachable.
-_ONE_SUBSCHEMA: Final = frozenset(
-    {
-        "additionalProperties",
-        "items",
-        "additionalItems",
-        "contains",
-        "not",
-        "if",
-        "then",
-        "else",
-        "propertyNames",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "contentSchema",
-    }
-)
-_SUBSCHEMA_LIST: Final = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items"})
-_SUBSCHEMA_MAP: Final = frozenset(
-    {"$defs", "definitions", "patternProperties", "dependentSchemas", "dependencies"}
-)
-HeaderPaths: TypeAlias = dict[tuple[str, ...], str]
-"""Property path in a tool's arguments -> the ``x-mcp-header`` name mirroring it."""
-
-
-def encode_header_value(value: str) -> str:
-    """``value`` as an HTTP header value: as it is when that is safe, else ``=?base64?...?=``.
-
-    Safe means printable ASCII (space allowed inside), no leading or trailing whitespace, and
-    not itself looking like the base64 sentinel.
-    """
-    plain = (
-        all(" " <= c <= "~" for c in value)
-        and not value.startswith(" ")
-        and not value.endswith(" ")
-        and not (value.startswith(_SENTINEL_PREFIX) and value.endswith(_SENTINEL_SUFFIX))
-    )
-    if plain:
-        return value
-    return _SENTINEL_PREFIX + base64.b64encode(value.encode()).decode("ascii") + _SENTINEL_SUFFIX
-
-
-def decode_header_value(value: str) -> str | None:
-    """The inverse of :func:`encode_header_value`; None for a malformed sentinel."""
-    if not (
-        len(value) >= len(_SENTINEL_PREFIX) + len(_SENTINEL_SUFFIX)
-        and value.startswith(_SENTINEL_PREFIX)
-        and value.endswith(_SENTINEL_SUFFIX)
-    ):
-        return value
-    payload = value[len(_SENTINEL_PREFIX) : -len(_SENTINEL_SUFFIX)]
-    try:
-        raw = base64.b64decode(payload, validate=True)
-        # Only the canonical encoding counts, so one header value has one meaning.
-        if base64.b64encode(raw).decode("ascii") != payload:
-            return None
-        return raw.decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-
-
-def _schema_positions(root: Any) -> list[tuple[tuple[str, ...] | None, dict[str, Any]]]:
-    """Every schema object in ``root`` with its ``properties`` path (None when reaching it
-    takes any other keyword)."""
-    found: list[tuple[tuple[str, ...] | None, dict[str, Any]]] = []
-    stack: list[tuple[tuple[str, ...] | None, Any]] = [((), root)]
-    while stack:
-        path, node = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        found.append((path, node))
-        for keyword, value in node.items():
-            if keyword == "properties" and isinstance(value, dict):
-                for name, sub in value.items():
-                    stack.append(((*path, name) if path is not None else None, sub))
-            elif keyword in _SUBSCHEMA_MAP and isinstance(value, dict):
-                stack.extend((None, sub) for sub in value.values())
-            elif keyword in _SUBSCHEMA_LIST and isinstance(value, list):
-                stack.extend((None, sub) for sub in value)
-            elif keyword in _ONE_SUBSCHEMA:
-                stack.append((None, value))
-    return found
-
-
-def x_mcp_header_problem(input_schema: Any) -> str | None:
-    """Why a tool's ``x-mcp-header`` annotations are invalid (spec 2026-07-28), or None.
-
-    Each must be a non-empty RFC 9110 token, unique ignoring case, on a string, integer or
-    boolean property reachable from the root through ``properties`` keys alone.
-    """
-    seen: dict[str, str] = {}
-    for path, schema in _schema_positions(input_schema):
-        if X_MCP_HEADER not in schema:
-            continue
-        if not path:
-            return (
-                f"{X_MCP_HEADER} is only allowed on a property reached from the schema root"
-                " through 'properties' alone (not items, $defs, $ref, composition or conditions)"
-            )
-        where = ".".join(path)
-        name = schema[X_MCP_HEADER]
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            return f"property {where!r}: {X_MCP_HEADER} {name!r} is not an HTTP header token"
-        kind = schema.get("type")
-        if not isinstance(kind, str) or kind not in _HEADER_PRIMITIVES:
-            return (
-                f"property {where!r}: {X_MCP_HEADER} needs type string, integer or boolean,"
-                f" not {kind!r}"
-            )
-        other = seen.get(name.lower())
-        if other is not None:
-            return f"property {where!r}: {X_MCP_HEADER} {name!r} is also used by {other!r}"
-        seen[name.lower()] = where
-    return None
-
-
-def x_mcp_header_paths(input_schema: Any) -> HeaderPaths:
-    """The ``x-mcp-header`` annotations of a schema :func:`x_mcp_header_problem` accepts."""
-    return {
-        path: schema[X_MCP_HEADER]
-        for path, schema in _schema_positions(input_schema)
-        if path and isinstance(schema.get(X_MCP_HEADER), str)
-    }
-
-
-def _header_text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # an integer that went through a float (JSON allows 2.0)
-    if isinstance(value, str):
-        return value
-    return None
-
-
-def mcp_param_headers(paths: HeaderPaths, arguments: Mapping[str, Any]) -> dict[str, str]:
-    """The ``Mcp-Param-{Name}`` headers for a ``tools/call`` with ``arguments``.
-
-    A value that is absent, null, or not a string, integer or boolean sends no header.
-    """
-    headers: dict[str, str] = {}
-    for path, name in paths.items():
-        node: Any = arguments
-        for key in path:
-            node = node.get(key) if isinstance(node, Mapping) else None
-        text = _header_text(node)
-        if text is not None:
-            headers[f"Mcp-Param-{name}"] = encode_header_value(text)
-    return headers
 
 
 def _modern_version(message: Message | list[Message]) -> str | None:

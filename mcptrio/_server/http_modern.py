@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +9,12 @@ import orjson
 import trio
 
 from .._protocol.errors import HeaderMismatch, InvalidParams, MCPError
+from .._protocol.http_headers import (
+    HeaderPaths,
+    check_param_headers,
+    decode_header_value,
+    x_mcp_header_paths,
+)
 from .._protocol.jsonrpc import ErrorResponse, Message, RequestId, Response
 from .._protocol.methods import name_source
 from .._protocol.sse import encode_comment, encode_event
@@ -26,12 +29,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ModernResponder",
     "check_modern_headers",
-    "decode_header_value",
     "is_modern_http_request",
     "status_for_error",
 ]
 
-_SENTINEL = re.compile(r"^=\?base64\?([A-Za-z0-9+/=]*)\?=$")
 _STATUS = {-32700: 400, -32600: 400, -32602: 400, -32020: 400, -32021: 400, -32022: 400}
 
 
@@ -59,43 +60,10 @@ def is_modern_http_request(
     return header_version is not None and header_version >= MODERN_VERSIONS[0]
 
 
-def decode_header_value(raw: str) -> str:
-    """A mirrored header value, decoding the ``=?base64?...?=`` form."""
-    match = _SENTINEL.match(raw)
-    if match is None:
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw if c != "\t"):
-            raise HeaderMismatch(f"header value {raw!r} contains control characters")
-        return raw
-    try:
-        return base64.b64decode(match.group(1), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise HeaderMismatch(f"header value {raw!r} is not valid =?base64?...?= text") from None
-
-
-def _same(header_value: str, body_value: Any) -> bool:
-    if isinstance(body_value, bool):
-        return header_value == ("true" if body_value else "false")
-    if isinstance(body_value, int):
-        try:
-            return int(header_value) == body_value
-        except ValueError:
-            return False
-    return isinstance(body_value, str) and header_value == body_value
-
-
-def _param_headers(server: Server, tool_name: str) -> dict[str, str]:
-    """``{header name (lower case): argument name}`` for a tool's ``x-mcp-header`` properties."""
+def _param_paths(server: Server, tool_name: str) -> HeaderPaths:
+    """The ``x-mcp-header`` paths of a tool's input schema (none for an unknown tool)."""
     entry = server.tools.get(tool_name)
-    if entry is None:
-        return {}
-    properties = entry.tool.input_schema.get("properties")
-    if not isinstance(properties, dict):
-        return {}
-    out: dict[str, str] = {}
-    for name, schema in properties.items():
-        if isinstance(schema, dict) and isinstance(schema.get("x-mcp-header"), str):
-            out[f"mcp-param-{schema['x-mcp-header'].lower()}"] = name
-    return out
+    return {} if entry is None else x_mcp_header_paths(entry.tool.input_schema)
 
 
 def check_modern_headers(
@@ -132,23 +100,7 @@ def check_modern_headers(
     if method == "tools/call" and isinstance(params.get("name"), str):
         arguments = params.get("arguments")
         arguments = arguments if isinstance(arguments, dict) else {}
-        for header, argument in _param_headers(server, params["name"]).items():
-            value = arguments.get(argument)
-            raw = headers.get(header)
-            if value is None:
-                if raw is not None:
-                    raise HeaderMismatch(
-                        f"header {header!r} is present but argument {argument!r} is not"
-                    )
-                continue
-            if raw is None:
-                raise HeaderMismatch(
-                    f"header {header!r} is required: it mirrors argument {argument!r}"
-                )
-            if not _same(decode_header_value(raw), value):
-                raise HeaderMismatch(
-                    f"header {header!r} value {raw!r} does not match argument {argument!r}"
-                )
+        check_param_headers(_param_paths(server, params["name"]), arguments, headers)
 
 
 class ModernResponder:
