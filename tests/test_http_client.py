@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
@@ -1307,3 +1308,38 @@ async def test_end_to_end_over_the_deprecated_http_sse_transport() -> None:
             assert transport.mode == "sse"
             sampled = await client.call_tool("test_sampling", {"prompt": "the answer?"})
             assert sampled.content == [TextContent(text="LLM response: 42")]
+
+
+async def test_the_transport_tasks_run_in_a_nursery_its_opener_owns() -> None:
+    """No nursery is borrowed from another task, and closing the transport cancels its
+    tasks (a request in flight here) but not the code inside ``async with``."""
+    arrived, release = trio.Event(), trio.Event()
+
+    async def handler(seen: Seen, reply: Reply) -> None:
+        if await basic(seen, reply):
+            return
+        arrived.set()
+        await release.wait()
+        await reply.json(result_of(seen, tool_text("hello")))
+
+    this_task = trio.lowlevel.current_task()
+    async with scripted(handler) as server:
+        before = set(this_task.child_nurseries)
+        async with open_http_transport(server.url) as transport:
+            # The transport's nursery was opened by this very task, in open_http_transport.
+            (owned,) = set(this_task.child_nurseries) - before
+
+            async def call_until_closed() -> None:
+                with pytest.raises(ConnectionClosed):
+                    await client.call_tool("greet", {})
+
+            async with open_client(transport) as client, trio.open_nursery() as nursery:
+                nursery.start_soon(call_until_closed)
+                await arrived.wait()
+                names = [task.name for task in owned.child_tasks]
+                assert any("_run_request" in name for name in names), names
+                await transport.aclose()
+                release.set()
+            # The body goes on after the transport closed; the transport's tasks are gone.
+            await trio.testing.wait_all_tasks_blocked()
+            assert not owned.child_tasks

@@ -26,7 +26,7 @@ import logging
 import math
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final, Literal, TypeAlias
 
@@ -175,6 +175,56 @@ class _Exchange:
         self.fallback_error: ErrorResponse | None = None
 
 
+class _TransportTasks:
+    """The transport's tasks, in the nursery of the ``open_http_transport`` that made it.
+
+    That nursery also runs the body of ``async with``, so the tasks are cancelled as a
+    group through a cancel scope each, never through the nursery's own scope.
+    """
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._scopes: set[trio.CancelScope] = set()
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Cancel every task, and each one started from now on."""
+        self._cancelled = True
+        for scope in list(self._scopes):
+            scope.cancel()
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
+        self._nursery.start_soon(self._run, fn, args, name=fn)
+
+    async def start(self, fn: Callable[..., Awaitable[object]], *args: Any) -> Any:
+        return await self._nursery.start(self._run_started, fn, args, name=fn)
+
+    async def _run(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
+        with self._scope():
+            await fn(*args)
+
+    async def _run_started(
+        self,
+        fn: Callable[..., Awaitable[object]],
+        args: tuple[Any, ...],
+        *,
+        task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with self._scope():
+            await fn(*args, task_status=task_status)
+
+    @contextlib.contextmanager
+    def _scope(self) -> Iterator[None]:
+        with trio.CancelScope() as scope:
+            if self._cancelled:
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                yield
+            finally:
+                self._scopes.discard(scope)
+
+
 class HttpClientTransport:
     """A :class:`~mcptrio._runtime.transport.Transport` to one MCP server over HTTP.
 
@@ -187,7 +237,7 @@ class HttpClientTransport:
         self,
         url: httpx.URL,
         client: httpx.AsyncClient,
-        tasks: trio.Nursery,
+        nursery: trio.Nursery,
         *,
         headers: Mapping[str, str],
         auth: httpx.Auth | tuple[str, str] | None,
@@ -202,7 +252,7 @@ class HttpClientTransport:
     ) -> None:
         self._url = url
         self._client = client
-        self._tasks = tasks
+        self._tasks = _TransportTasks(nursery)
         self._extra_headers = dict(headers)
         self._auth = auth
         self._config = config
@@ -400,7 +450,7 @@ class HttpClientTransport:
         if self._closed:
             return
         self._closed = True
-        self._tasks.cancel_scope.cancel()
+        self._tasks.cancel()
         session = self._session_id
         try:
             if self._terminate_on_close and session is not None and self._mode != "sse":
@@ -1530,12 +1580,13 @@ async def open_http_transport(
                         http2=http2,
                     )
                 )
+            # The transport's tasks run in this function's own nursery; closing the
+            # transport cancels them (see _TransportTasks), not the body of ``async with``.
             async with trio.open_nursery() as nursery:
-                tasks: trio.Nursery = await nursery.start(_hold_nursery)
                 transport = HttpClientTransport(
                     target,
                     client,
-                    tasks,
+                    nursery,
                     headers=headers or {},
                     auth=auth,
                     config=config,
@@ -1552,11 +1603,3 @@ async def open_http_transport(
                 finally:
                     with trio.CancelScope(shield=True):
                         await transport.aclose()
-
-
-async def _hold_nursery(*, task_status: trio.TaskStatus[trio.Nursery]) -> None:
-    # The transport's tasks live in a nursery of their own, so closing the transport
-    # cancels them without cancelling the code inside ``async with``.
-    async with trio.open_nursery() as nursery:
-        task_status.started(nursery)
-        await trio.sleep_forever()
