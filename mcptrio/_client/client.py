@@ -36,7 +36,7 @@ from .._protocol.errors import (
     MissingRequiredClientCapability,
     UnsupportedProtocolVersion,
 )
-from .._protocol.http_headers import x_mcp_header_problem
+from .._protocol.http_headers import x_mcp_header_paths, x_mcp_header_problem
 from .._protocol.jsonrpc import ErrorResponse, Message, Notification, Request, RequestId, Response
 from .._protocol.methods import MRTR_METHODS
 from .._protocol.versions import (
@@ -1004,7 +1004,12 @@ class Client:
                 problem = x_mcp_header_problem(tool.input_schema)
                 if problem is None:
                     kept.append(tool)
+                    # The transport mirrors these arguments in headers on this tool's calls.
+                    self.transport.set_tool_headers(
+                        tool.name, x_mcp_header_paths(tool.input_schema)
+                    )
                 else:
+                    self.transport.set_tool_headers(tool.name, {})
                     log.warning("left out tool %r: invalid x-mcp-header: %s", tool.name, problem)
             if len(kept) != len(result.tools):
                 result = attrs.evolve(result, tools=kept)

@@ -13,8 +13,9 @@ through the ``endpoint`` its event stream announces.
 
 Modern era (2026-07-28): a request whose ``params._meta`` names a 2026 protocol version is sent
 statelessly, without session id, with the ``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``
-and ``Mcp-Param-*`` headers mirrored from its body (the ``x-mcp-header`` annotations come from
-the ``tools/list`` results that pass through). Its stream is never resumed, and cancelling it
+and ``Mcp-Param-*`` headers mirrored from its body (the client layer hands the transport each
+tool's ``x-mcp-header`` paths from its ``tools/list`` results, through
+:meth:`HttpClientTransport.set_tool_headers`). Its stream is never resumed, and cancelling it
 closes the stream instead of posting ``notifications/cancelled``.
 """
 
@@ -42,8 +43,6 @@ from .._protocol.http_headers import (
     HeaderPaths,
     encode_header_value,
     mcp_param_headers,
-    x_mcp_header_paths,
-    x_mcp_header_problem,
 )
 from .._protocol.jsonrpc import (
     ErrorResponse,
@@ -331,8 +330,16 @@ class HttpClientTransport:
 
     @property
     def tool_headers(self) -> Mapping[str, HeaderPaths]:
-        """The ``x-mcp-header`` paths learnt from 2026-era ``tools/list`` results, by tool."""
+        """The ``x-mcp-header`` paths mirrored on 2026-07-28 ``tools/call`` POSTs, by tool."""
         return self._tool_headers
+
+    def set_tool_headers(self, tool: str, paths: HeaderPaths) -> None:
+        """Mirror ``paths`` of ``tool``'s arguments as ``Mcp-Param-*`` headers on its
+        2026-07-28 calls (no paths: none). The client sets them from ``tools/list``."""
+        if paths:
+            self._tool_headers[tool] = dict(paths)
+        else:
+            self._tool_headers.pop(tool, None)
 
     @property
     def session_expired(self) -> trio.Event:
@@ -577,8 +584,6 @@ class HttpClientTransport:
                 swallow = swallow or exchange.internal
                 if exchange.modern is not None and isinstance(item, Response):
                     self._protocol_version = exchange.modern
-                    if exchange.request.method == "tools/list":
-                        self._learn_tool_headers(item.result)
             init = self._init_request
             if init is not None and item.id == init.id and isinstance(item, Response):
                 self._learn_version(item.result)
@@ -609,21 +614,6 @@ class HttpClientTransport:
             return
         log.debug("%s: %s", self._url, error.message)
         await self._deliver(attrs.evolve(error, id=exchange.request.id))
-
-    def _learn_tool_headers(self, result: dict[str, Any]) -> None:
-        tools = result.get("tools")
-        if not isinstance(tools, list):
-            return
-        for tool in tools:
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                continue
-            schema = tool.get("inputSchema")
-            if x_mcp_header_problem(schema) is None:
-                paths = x_mcp_header_paths(schema)
-                if paths:
-                    self._tool_headers[tool["name"]] = paths
-                    continue
-            self._tool_headers.pop(tool["name"], None)
 
     def _learn_version(self, result: dict[str, Any]) -> None:
         version = result.get("protocolVersion")
