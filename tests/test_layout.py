@@ -285,3 +285,32 @@ def test_types_and_testing_export_everything_in_all() -> None:
         for name in declared:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"
     assert public_names(mcptrio.types) <= set(mcptrio.types.__all__)
+
+
+def test_a_request_scope_is_built_in_one_place() -> None:
+    """``CallScope`` is constructed only by its own constructors in ``_server/dispatch.py``
+    (legacy from the session, 2026-07-28 from ``_meta``)."""
+    builders = [
+        f"{name}:{node.lineno}"
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "CallScope"
+    ]
+    assert builders == [], f"CallScope built outside CallScope.for_session/for_modern: {builders}"
+
+
+def test_one_copy_of_each_method_fact() -> None:
+    """The multi-round, cacheable and ``Mcp-Name`` facts live only in the method table."""
+    copies = [
+        f"{name}:{node.lineno} defines {target.id}"
+        for name, path in MODULES.items()
+        if name != "mcptrio._protocol.methods"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+        and any(word in target.id for word in ("MRTR_METHODS", "CACHEABLE", "NAME_SOURCES"))
+    ]
+    assert copies == [], "\n".join(copies)

@@ -18,7 +18,6 @@ from .._protocol.methods import method_spec
 from .._protocol.versions import (
     LEGACY_VERSIONS,
     META_PROTOCOL_VERSION,
-    Era,
     negotiate_legacy_version,
     supports_batches,
 )
@@ -140,19 +139,7 @@ class ServerSession:
         spec = method_spec(method)
         if spec is not None and spec.sender == "server":
             raise MethodNotFound(f"{method!r} is sent by servers, not to them")
-        assert self.protocol_version is not None
-        scope = CallScope(
-            server=self.server,
-            era=Era.LEGACY,
-            protocol_version=self.protocol_version,
-            client_info=self.client_info,
-            client_capabilities=self.client_capabilities,
-            log_level=self.log_level,
-            outbound=peer,
-            cancel_scope=peer.incoming_cancel_scope(request.id),
-            session=self,
-            principal=self.principal,
-        )
+        scope = CallScope.for_session(self, peer, peer.incoming_cancel_scope(request.id))
         result = await dispatch(scope, request)
         # logging/setLevel changed the session's level through the scope's session.
         return result

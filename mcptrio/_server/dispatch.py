@@ -44,6 +44,7 @@ from .resources import ResourceNotFoundError
 if TYPE_CHECKING:
     from .._auth.resource_server import Principal
     from .connection import ServerSession
+    from .modern import ModernMeta
     from .server import Server
 
 __all__ = ["CallScope", "DispatchTable", "dispatch"]
@@ -68,6 +69,50 @@ class CallScope:
     """Who authenticated the request (None: no authorization in front of this server)."""
     stopping: trio.Event | None = None
     """Set when the transport begins a graceful shutdown (long listens then end)."""
+
+    @classmethod
+    def for_session(
+        cls, session: ServerSession, outbound: Outbound, cancel_scope: trio.CancelScope | None
+    ) -> CallScope:
+        """The scope of a legacy request: what the session's handshake negotiated."""
+        assert session.protocol_version is not None
+        return cls(
+            server=session.server,
+            era=Era.LEGACY,
+            protocol_version=session.protocol_version,
+            client_info=session.client_info,
+            client_capabilities=session.client_capabilities,
+            log_level=session.log_level,
+            outbound=outbound,
+            cancel_scope=cancel_scope,
+            session=session,
+            principal=session.principal,
+        )
+
+    @classmethod
+    def for_modern(
+        cls,
+        server: Server,
+        meta: ModernMeta,
+        outbound: Outbound,
+        *,
+        cancel_scope: trio.CancelScope | None = None,
+        principal: Principal | None = None,
+        stopping: trio.Event | None = None,
+    ) -> CallScope:
+        """The scope of a 2026-07-28 request: what its own ``params._meta`` says."""
+        return cls(
+            server=server,
+            era=Era.MODERN,
+            protocol_version=meta.protocol_version,
+            client_info=meta.client_info,
+            client_capabilities=meta.client_capabilities,
+            log_level=meta.log_level,
+            outbound=outbound,
+            cancel_scope=cancel_scope,
+            principal=principal,
+            stopping=stopping,
+        )
 
     @property
     def principal_key(self) -> str | None:

@@ -20,7 +20,6 @@ from .._protocol.versions import (
     META_SERVER_INFO,
     META_SUBSCRIPTION_ID,
     MODERN_VERSIONS,
-    Era,
 )
 from ..types import LOGGING_LEVELS, ClientCapabilities, Implementation, LoggingLevel
 from .context import Outbound
@@ -140,15 +139,10 @@ async def serve_modern(
     too_deep = params_too_deep(params)
     if too_deep is not None:
         raise too_deep
-    meta = parse_modern_meta(params)
-    scope = CallScope(
-        server=server,
-        era=Era.MODERN,
-        protocol_version=meta.protocol_version,
-        client_info=meta.client_info,
-        client_capabilities=meta.client_capabilities,
-        log_level=meta.log_level,
-        outbound=outbound,
+    scope = CallScope.for_modern(
+        server,
+        parse_modern_meta(params),
+        outbound,
         cancel_scope=cancel_scope,
         principal=principal,
         stopping=stopping,
