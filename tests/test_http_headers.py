@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import re
+from functools import partial
 from typing import Any
 
+import httpx
 import pytest
+import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcptrio import Server
+from mcptrio import HttpConfig, Server, open_client, open_http_transport, serve_http
 from mcptrio._protocol.errors import HeaderMismatch
 from mcptrio._protocol.http_headers import (
     HeaderPaths,
@@ -27,6 +30,7 @@ from mcptrio._protocol.http_headers import (
 )
 from mcptrio._server.http_modern import check_modern_headers
 from mcptrio._transports.http.exchange import Headers
+from mcptrio.types import TextContent
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -161,3 +165,47 @@ def test_only_the_canonical_base64_form_decodes(data: bytes) -> None:
     if stripped != canonical:
         with pytest.raises(HeaderMismatch):
             decode_header_value(f"=?base64?{stripped}?=")
+
+
+async def test_nested_headers_over_http_between_our_client_and_server() -> None:
+    """Our client mirrors a nested argument and our server checks it: a call with the
+    right header runs, a raw POST with a wrong one is refused with -32020."""
+    server = Server("nested-headers")
+
+    @server.tool(input_schema=SCHEMA)
+    async def deploy(**arguments: Any) -> str:
+        return f"zone {arguments['target']['zone']['name']}"
+
+    arguments = {"target": {"id": 5, "zone": {"name": "Zürich"}}}
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            info = await nursery.start(partial(serve_http, server, HttpConfig(port=0)))
+            async with (
+                open_http_transport(info.url) as transport,
+                open_client(transport, mode="2026-07-28") as client,
+            ):
+                assert [tool.name for tool in await client.all_tools()] == ["deploy"]
+                assert transport.tool_headers["deploy"] == x_mcp_header_paths(SCHEMA)
+                result = await client.call_tool("deploy", arguments)
+                assert result.content == [TextContent(text="zone Zürich")]
+            meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+            body = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "deploy", "arguments": arguments, "_meta": meta},
+            }
+            headers = {
+                "accept": "application/json, text/event-stream",
+                "mcp-protocol-version": "2026-07-28",
+                "mcp-method": "tools/call",
+                "mcp-name": "deploy",
+                "mcp-param-target-id": "5",
+                "mcp-param-zone": "Zurich",
+            }
+            async with httpx.AsyncClient() as http:
+                refused = await http.post(info.url, headers=headers, json=body)
+            nursery.cancel_scope.cancel()
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == -32020
+    assert "target.zone.name" in refused.json()["error"]["message"]
