@@ -2,8 +2,9 @@
 
 The package is laid out in wings (private subpackages), each importing only wings below it:
 
-    _protocol  <  _ops  <  _runtime  <  _transports  <  _state  <  _auth  <  _server  <  _client
-    <  the public faces (mcptrio, mcptrio.testing)  <  _app (command line, __main__)
+    _protocol  <  _ops  <  _runtime  <  _transports  <  _state  <  _auth  <  _intercept
+    <  _server  <  _client  <  the public faces (mcptrio, mcptrio.testing)
+    <  _app (command line, __main__)
 
 ``mcptrio.types`` is the public face of the protocol wing's wire types and belongs to it.
 Imports are read from the source with ``ast``, including those inside functions and under
@@ -36,6 +37,7 @@ WINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("transports", ("mcptrio._transports",)),
     ("state", ("mcptrio._state",)),
     ("auth", ("mcptrio._auth",)),
+    ("intercept", ("mcptrio._intercept",)),
     ("server", ("mcptrio._server",)),
     ("client", ("mcptrio._client",)),
     ("faces", ("mcptrio.testing", "mcptrio")),

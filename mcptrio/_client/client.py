@@ -26,6 +26,7 @@ from typing import Any, Final, Literal, TypeAlias, TypeVar
 import attrs
 import trio
 
+from .._intercept.chain import InterceptorChain
 from .._protocol.converter import from_wire, result_from_wire, to_wire
 from .._protocol.errors import (
     ConnectionClosed,
@@ -1195,6 +1196,7 @@ async def open_client(
     listen_buffer: int = 256,
     max_in_flight: int = 256,
     cancel_notify_timeout: float = 1.0,
+    interceptors: InterceptorChain | None = None,
 ) -> AsyncIterator[Client]:
     """Connect over ``transport``, agree on a protocol era, and yield a ready :class:`Client`.
 
@@ -1211,6 +1213,7 @@ async def open_client(
     and its input requests (2026-07-28), of which ``max_input_rounds`` rounds are answered
     per call. A :meth:`Client.listen` buffers up to ``listen_buffer`` notifications. Bound
     the connection set-up with ``trio.fail_after`` around the ``async with``.
+    ``interceptors`` run on every message the client sends and receives.
     """
     if mode not in ("auto", "legacy", *MODERN_VERSIONS):
         raise ValueError(
@@ -1248,6 +1251,8 @@ async def open_client(
         max_in_flight=max_in_flight,
         cancel_notify_timeout=cancel_notify_timeout,
         name="client",
+        stages=interceptors,
+        side="client",
     ) as peer:
         client = Client(
             peer,

@@ -34,6 +34,7 @@ from .._protocol.jsonrpc import (
     params_too_deep,
 )
 from .groups import unwrap_single_error
+from .pipeline import PipelineFacts, Side, Stages
 from .transport import Batch, Transport
 
 if TYPE_CHECKING:
@@ -105,8 +106,14 @@ class Peer:
         name: str,
         metrics: Metrics | None = None,
         ordered_methods: Collection[str] = (),
+        stages: Stages | None = None,
+        side: Side = "server",
     ) -> None:
         self.transport = transport
+        self.stages = stages
+        """What runs around processing each message (the interceptor chain), if anything."""
+        self.facts = PipelineFacts(side, name)
+        """What the pipeline's stages are told about this connection."""
         self._ordered_methods = frozenset(ordered_methods)
         # Requests start in arrival order: the next number to give out, the number whose
         # turn it is to start, and the requests waiting for their turn.
@@ -176,16 +183,27 @@ class Peer:
             params["_meta"] = meta
             self._progress[request_id] = pending
         self._pending[request_id] = pending
+        stages = self.stages
         try:
             try:
                 request = Request(request_id, method, params)
-                if self._call is not None:
+                if stages is not None and stages.active:
+                    sent = await stages.on_request(self.facts, self.facts.outgoing(), request)
+                    if not isinstance(sent, Request):
+                        # Answered by the chain: it never reaches the wire.
+                        pending.outcome = sent
+                        pending.done.set()
+                    request = sent if isinstance(sent, Request) else request
+                if pending.done.is_set():
+                    pass
+                elif self._call is not None:
                     await self._call(request)
+                    self._requests_sent += 1
                 else:
                     await self.transport.send(request, related_request_id=related_request_id)
+                    self._requests_sent += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise ConnectionClosed(f"{self.name}: could not send {method}: {exc}") from None
-            self._requests_sent += 1
             await pending.done.wait()
         except trio.Cancelled:
             if not pending.done.is_set() and not self._closed:
@@ -195,6 +213,8 @@ class Peer:
             self._pending.pop(request_id, None)
             self._progress.pop(request_id, None)
         outcome = pending.outcome
+        if stages is not None and stages.active and isinstance(outcome, Response | ErrorResponse):
+            outcome = await stages.on_response(self.facts, self.facts.incoming(), outcome)
         if isinstance(outcome, Response):
             return outcome.result
         if isinstance(outcome, ErrorResponse):
@@ -220,10 +240,15 @@ class Peer:
         """Send a notification. Raises :class:`ConnectionClosed` if the connection is gone."""
         if self._closed:
             raise ConnectionClosed(f"{self.name}: {self._close_reason}")
+        notification = Notification(method, params)
+        stages = self.stages
+        if stages is not None and stages.active:
+            admitted = await stages.on_notification(self.facts, self.facts.outgoing(), notification)
+            if admitted is None:
+                return
+            notification = admitted
         try:
-            await self.transport.send(
-                Notification(method, params), related_request_id=related_request_id
-            )
+            await self.transport.send(notification, related_request_id=related_request_id)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionClosed(f"{self.name}: could not send {method}: {exc}") from None
         self._notifications_sent += 1
@@ -448,20 +473,7 @@ class Peer:
         reply: Message | None = None
         try:
             with entry.scope:
-                try:
-                    result = await self.handler.handle_request(self, request)
-                    reply = Response(request.id, result)
-                except MCPError as exc:
-                    reply = error_response(request.id, exc)
-                except Exception as exc:
-                    log.exception("%s: handler for %s failed", self.name, request.method)
-                    reply = error_response(
-                        request.id,
-                        InternalError(
-                            f"internal error while handling {request.method}:"
-                            f" {type(exc).__name__}: {exc}"
-                        ),
-                    )
+                reply = await self._answer(request)
             if entry.scope.cancelled_caught or entry.cancelled_by_peer:
                 # The requester cancelled: the spec says not to answer. A transport with a
                 # response per request (HTTP) may end that response now.
@@ -483,6 +495,29 @@ class Peer:
             self._release(request.id, entry)
             self._check_idle()
 
+    async def _answer(self, request: Request) -> Response | ErrorResponse:
+        """The pipeline for one incoming request: stages, processing, stages."""
+        stages = self.stages
+        if stages is None or not stages.active:
+            return await self._process(request)
+        admitted = await stages.on_request(self.facts, self.facts.incoming(), request)
+        reply = await self._process(admitted) if isinstance(admitted, Request) else admitted
+        return await stages.on_response(self.facts, self.facts.outgoing(), reply)
+
+    async def _process(self, request: Request) -> Response | ErrorResponse:
+        try:
+            return Response(request.id, await self.handler.handle_request(self, request))
+        except MCPError as exc:
+            return error_response(request.id, exc)
+        except Exception as exc:
+            log.exception("%s: handler for %s failed", self.name, request.method)
+            return error_response(
+                request.id,
+                InternalError(
+                    f"internal error while handling {request.method}: {type(exc).__name__}: {exc}"
+                ),
+            )
+
     def _release(self, request_id: RequestId, entry: _InFlight) -> None:
         if self._in_flight.get(request_id) is entry:
             del self._in_flight[request_id]
@@ -495,7 +530,15 @@ class Peer:
         self._notifications_received += 1
         if self._metrics is not None:
             self._metrics.record_notification(notification.method, "in")
+        stages = self.stages
         try:
+            if stages is not None and stages.active:
+                admitted = await stages.on_notification(
+                    self.facts, self.facts.incoming(), notification
+                )
+                if admitted is None:
+                    return
+                notification = admitted
             await self._handle_notification(notification)
         except Exception:
             # A notification gets no answer: a bad one is logged and dropped, and the
@@ -583,14 +626,7 @@ class Peer:
             if too_deep is not None:
                 replies.append(error_response(request.id, too_deep))
                 return
-            try:
-                result = await self.handler.handle_request(self, request)
-                replies.append(Response(request.id, result))
-            except MCPError as exc:
-                replies.append(error_response(request.id, exc))
-            except Exception as exc:
-                log.exception("%s: handler for %s failed", self.name, request.method)
-                replies.append(error_response(request.id, InternalError(f"{exc}")))
+            replies.append(await self._answer(request))
 
         try:
             async with trio.open_nursery() as nursery:
@@ -656,6 +692,8 @@ async def open_peer(
     name: str = "peer",
     metrics: Metrics | None = None,
     ordered_methods: Collection[str] = (),
+    stages: Stages | None = None,
+    side: Side = "server",
 ) -> AsyncIterator[Peer]:
     """Run the protocol over ``transport`` for the duration of the block.
 
@@ -686,6 +724,8 @@ async def open_peer(
                 name=name,
                 metrics=metrics,
                 ordered_methods=ordered_methods,
+                stages=stages,
+                side=side,
             )
             nursery.start_soon(peer._reader)
             accept_direct = getattr(transport, "accept_direct", None)

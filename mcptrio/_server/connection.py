@@ -75,6 +75,7 @@ class ServerSession:
     def attach(self, peer: Peer) -> None:
         """Bind this session to the peer that carries it."""
         self._peer = peer
+        peer.facts.session = self
 
     async def notify_quietly(self, method: str, params: dict[str, Any] | None = None) -> None:
         """Send a notification if the session is live; a closed connection is not an error."""
@@ -163,6 +164,7 @@ class ServerSession:
         init = from_wire(InitializeRequestParams, params, path="params")
         version = negotiate_legacy_version(init.protocol_version, LEGACY_VERSIONS)
         self.protocol_version = version
+        peer.facts.protocol_version = version
         self.client_info = init.client_info
         self.client_capabilities = init.capabilities
         peer.batches_allowed = supports_batches(version)
@@ -199,6 +201,7 @@ async def serve_connection(
         metrics=server.metrics,
         # A client may pipeline initialize and what follows it.
         ordered_methods=("initialize",),
+        stages=server.interceptors,
     ) as peer:
         session.attach(peer)
         try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import trio
 
 from .._auth.resource_server import ScopeRequirements
+from .._intercept.chain import InterceptorChain
 from .._ops.config import ServerConfig
 from .._ops.metrics import Metrics
 from .._protocol.converter import to_wire
@@ -78,8 +79,11 @@ class Server:
         icons: Sequence[Icon] | None = None,
         config: ServerConfig | None = None,
         change_bus: ChangeBus | None = None,
+        interceptors: InterceptorChain | None = None,
     ) -> None:
         self.name = name
+        self.interceptors = interceptors if interceptors is not None else InterceptorChain()
+        """The interceptor chain every message of every connection passes through."""
         self.version = version
         self.instructions = instructions
         self.config = config if config is not None else ServerConfig()
