@@ -39,8 +39,8 @@ class HttpMetadata:
     """The request target's path."""
     headers: Mapping[str, str]
     """Request headers, names lower-cased, without ``authorization``."""
-    client: tuple[str, int] | None
-    """The client's address and port, when known."""
+    client: str | None
+    """The client's address, when known."""
 
 
 @attrs.frozen

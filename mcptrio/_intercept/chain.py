@@ -24,7 +24,7 @@ from .._protocol.jsonrpc import (
 )
 from .._protocol.methods import method_spec
 from .._protocol.versions import era_of
-from .._runtime.pipeline import Direction, PipelineFacts
+from .._runtime.pipeline import Direction, PipelineFacts, Stages
 from .actions import (
     Action,
     Block,
@@ -38,7 +38,7 @@ from .actions import (
     Pause,
 )
 
-__all__ = ["InterceptorChain", "PauseController", "PausedMessage"]
+__all__ = ["ChainedStages", "InterceptorChain", "PauseController", "PausedMessage", "combine"]
 
 log = logging.getLogger("mcptrio.intercept")
 
@@ -314,3 +314,47 @@ def _revalidate(original: Message, replacement: Any) -> Message:
             except MCPError as exc:
                 raise InternalError(exc.message) from None
     return message
+
+
+class ChainedStages:
+    """Two chains in a row (an endpoint's around a server's): ``outer`` sees a message
+    first on its way in and last on its way out."""
+
+    def __init__(self, outer: Stages, inner: Stages) -> None:
+        self.outer = outer
+        self.inner = inner
+
+    @property
+    def active(self) -> bool:
+        """True when either chain has interceptors."""
+        return self.outer.active or self.inner.active
+
+    async def on_request(
+        self, facts: PipelineFacts, direction: Direction, request: Request
+    ) -> Request | Response | ErrorResponse:
+        """The outer chain, then (unless it answered) the inner one."""
+        admitted = await self.outer.on_request(facts, direction, request)
+        if not isinstance(admitted, Request):
+            return admitted
+        return await self.inner.on_request(facts, direction, admitted)
+
+    async def on_notification(
+        self, facts: PipelineFacts, direction: Direction, notification: Notification
+    ) -> Notification | None:
+        """The outer chain, then (unless it dropped it) the inner one."""
+        admitted = await self.outer.on_notification(facts, direction, notification)
+        if admitted is None:
+            return None
+        return await self.inner.on_notification(facts, direction, admitted)
+
+    async def on_response(
+        self, facts: PipelineFacts, direction: Direction, response: Response | ErrorResponse
+    ) -> Response | ErrorResponse:
+        """The inner chain, then the outer one."""
+        inner = await self.inner.on_response(facts, direction, response)
+        return await self.outer.on_response(facts, direction, inner)
+
+
+def combine(outer: Stages | None, inner: Stages) -> Stages:
+    """``inner`` alone, or both chains with ``outer`` around it."""
+    return inner if outer is None else ChainedStages(outer, inner)

@@ -22,6 +22,7 @@ from .._protocol.versions import (
     supports_batches,
 )
 from .._runtime.peer import Peer, open_peer
+from .._runtime.pipeline import Stages
 from .._runtime.transport import Transport
 from ..types import (
     ClientCapabilities,
@@ -183,12 +184,14 @@ async def serve_connection(
     transport: Transport,
     *,
     name: str = "connection",
+    stages: Stages | None = None,
     task_status: trio.TaskStatus[ServerSession] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``server`` over one transport until the client disconnects.
 
     When the client closes its side, requests in flight get ``config.shutdown_grace``
-    seconds to finish and answer before they are cancelled.
+    seconds to finish and answer before they are cancelled. Every message passes
+    ``stages`` (default: the server's interceptor chain).
     """
     config = server.config
     session = ServerSession(server)
@@ -201,7 +204,7 @@ async def serve_connection(
         metrics=server.metrics,
         # A client may pipeline initialize and what follows it.
         ordered_methods=("initialize",),
-        stages=server.interceptors,
+        stages=stages if stages is not None else server.interceptors,
     ) as peer:
         session.attach(peer)
         try:

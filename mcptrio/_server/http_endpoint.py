@@ -30,6 +30,8 @@ from .._auth.resource_server import (
     ResourceServer,
     principal_key,
 )
+from .._intercept.actions import HttpMetadata
+from .._intercept.chain import InterceptorChain, combine
 from .._ops.config import AuthConfig, HttpConfig, StoreConfig
 from .._ops.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .._ops.metrics import Outcome, render_prometheus
@@ -47,7 +49,8 @@ from .._protocol.jsonrpc import (
     malformed_response_error,
 )
 from .._protocol.sse import encode_comment, encode_event
-from .._protocol.versions import SUPPORTED_VERSIONS, supports_batches
+from .._protocol.versions import META_PROTOCOL_VERSION, SUPPORTED_VERSIONS, supports_batches
+from .._runtime.pipeline import PipelineFacts, Stages
 from .._runtime.transport import Incoming
 from .._state.event_store import EventEvicted, EventStore, MemoryEventStore, parse_event_id
 from .._state.sessions import (
@@ -232,8 +235,12 @@ class HttpEndpoint:
         event_store: EventStore | None = None,
         session_manager: SessionManager | None = None,
         auth: AuthConfig | ResourceServer | None = None,
+        interceptors: InterceptorChain | None = None,
     ) -> None:
         self.server = server
+        self.interceptors = interceptors
+        """This endpoint's own chain, run around the server's on every message it carries."""
+        self.stages: Stages = combine(interceptors, server.interceptors)
         self.config = config if config is not None else HttpConfig()
         cfg = self.config
         if auth is None:
@@ -646,7 +653,11 @@ class HttpEndpoint:
     ) -> None:
         try:
             await serve_connection(
-                self.server, live.transport, name=f"http:{live.id[:8]}", task_status=task_status
+                self.server,
+                live.transport,
+                name=f"http:{live.id[:8]}",
+                stages=self.stages,
+                task_status=task_status,
             )
         finally:
             live.done.set()
@@ -899,6 +910,10 @@ class HttpEndpoint:
     ) -> None:
         """A stateless 2026-07-28 request: its own POST, answered on its own response."""
         if isinstance(message, Notification):
+            # Stateless: a notification changes nothing here, but the chain sees it.
+            if self.stages.active:
+                facts = self._modern_facts(ex, message, principal)
+                await self.stages.on_notification(facts, "client->server", message)
             await ex.respond(202, [], b"")
             return
         params = message.params if message.params is not None else {}
@@ -940,7 +955,7 @@ class HttpEndpoint:
                 # A streamed answer's keep-alives run there too.
                 responder.nursery = self._nursery
                 try:
-                    await self._run_modern(message, responder, scope, start, principal)
+                    await self._run_modern(message, responder, scope, start, principal, ex)
                 finally:
                     watch.finish()
             else:
@@ -949,7 +964,7 @@ class HttpEndpoint:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._cancel_when_gone, scope, ex)
                     responder.nursery = nursery
-                    await self._run_modern(message, responder, scope, start, principal)
+                    await self._run_modern(message, responder, scope, start, principal, ex)
                     nursery.cancel_scope.cancel()
         finally:
             responder.close()
@@ -963,37 +978,27 @@ class HttpEndpoint:
         scope: trio.CancelScope,
         start: float,
         principal: Principal | None = None,
+        ex: HttpExchange | None = None,
     ) -> None:
         """Serve and answer a 2026-07-28 request under ``scope``, and count it."""
         outcome: Outcome = "ok"
         code: int | None = None
         answered = False
+        stages = self.stages
         try:
             with scope:
-                try:
-                    result = await serve_modern(
-                        self.server,
-                        message,
-                        responder,
-                        cancel_scope=scope,
-                        principal=principal,
-                        stopping=self._shutting_down,
+                if stages.active:
+                    reply = await self._modern_intercepted(
+                        stages, message, responder, scope, principal, ex
                     )
-                except MCPError as exc:
-                    outcome, code = "error", exc.code
-                    await responder.fail(message.id, exc)
-                    answered = True
-                except Exception as exc:
-                    log.exception("%s failed", message.method)
-                    outcome, code = "error", -32603
-                    await responder.fail(
-                        message.id,
-                        MCPError(f"internal error while handling {message.method}: {exc}"),
-                    )
-                    answered = True
                 else:
-                    await responder.finish(message.id, result)
-                    answered = True
+                    reply = await self._modern_reply(message, responder, scope, principal)
+                if isinstance(reply, Response):
+                    await responder.finish(message.id, reply.result)
+                else:
+                    outcome, code = "error", reply.code
+                    await responder.fail(message.id, reply.to_exception())
+                answered = True
             if not answered:
                 outcome = "cancelled"
         finally:
@@ -1003,6 +1008,66 @@ class HttpEndpoint:
                 outcome=outcome,
                 code=code,
             )
+
+    async def _modern_intercepted(
+        self,
+        stages: Stages,
+        message: Request,
+        responder: ModernResponder,
+        scope: trio.CancelScope,
+        principal: Principal | None,
+        ex: HttpExchange | None,
+    ) -> Response | ErrorResponse:
+        """The pipeline for one 2026-07-28 request: stages, processing, stages."""
+        facts = self._modern_facts(ex, message, principal)
+        admitted = await stages.on_request(facts, "client->server", message)
+        if isinstance(admitted, Request):
+            reply = await self._modern_reply(admitted, responder, scope, principal)
+        else:
+            reply = admitted
+        return await stages.on_response(facts, "server->client", reply)
+
+    def _modern_facts(
+        self, ex: HttpExchange | None, message: Request | Notification, principal: Principal | None
+    ) -> PipelineFacts:
+        facts = PipelineFacts("server", "http")
+        meta = (message.params or {}).get("_meta")
+        version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
+        facts.protocol_version = version if isinstance(version, str) else None
+        facts.principal = principal
+        if ex is not None:
+            facts.http = HttpMetadata(
+                method=ex.method,
+                path=ex.path,
+                headers={k: v for k, v in ex.headers.items() if k != "authorization"},
+                client=ex.client_host,
+            )
+        return facts
+
+    async def _modern_reply(
+        self,
+        message: Request,
+        responder: ModernResponder,
+        scope: trio.CancelScope,
+        principal: Principal | None,
+    ) -> Response | ErrorResponse:
+        try:
+            result = await serve_modern(
+                self.server,
+                message,
+                responder,
+                cancel_scope=scope,
+                principal=principal,
+                stopping=self._shutting_down,
+            )
+        except MCPError as exc:
+            return error_response(message.id, exc)
+        except Exception as exc:
+            log.exception("%s failed", message.method)
+            return error_response(
+                message.id, MCPError(f"internal error while handling {message.method}: {exc}")
+            )
+        return Response(message.id, result)
 
     async def _cancel_when_gone(self, scope: trio.CancelScope, ex: HttpExchange) -> None:
         await trio.sleep(_WATCH_AFTER)
@@ -1073,6 +1138,8 @@ class HttpEndpoint:
         live = await self._start_live(record.id)
         if live.handler is not None:
             live.handler.principal = principal
+            facts = live.handler.peer.facts
+            facts.transport, facts.session_id, facts.principal = "http", record.id, principal
         await self._answer(ex, live, request, extra=[("mcp-session-id", record.id)])
         handler = live.handler
         if handler is not None and handler.initialized:
@@ -1599,6 +1666,7 @@ async def serve_http(
     session_manager: SessionManager | None = None,
     auth: AuthConfig | ResourceServer | None = None,
     store: StoreConfig | None = None,
+    interceptors: InterceptorChain | None = None,
     task_status: trio.TaskStatus[HttpServerInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``server`` over Streamable HTTP until cancelled.
@@ -1619,6 +1687,8 @@ async def serve_http(
     ``store`` names where sessions, events and the tasks of ``server.enable_tasks()`` (when
     it was given no store) are kept; it is opened before serving and closed after, and
     ``event_store`` and ``session_manager``, when given, take precedence over it.
+
+    ``interceptors`` run on every message of this endpoint, around ``server.interceptors``.
     """
     if store is not None:
         await serve_with_stores(
@@ -1629,13 +1699,19 @@ async def serve_http(
             event_store=event_store,
             session_manager=session_manager,
             auth=auth,
+            interceptors=interceptors,
             task_status=task_status,
         )
         return
     cfg = config if config is not None else HttpConfig()
     tls = _server_tls(cfg)
     endpoint = HttpEndpoint(
-        server, cfg, event_store=event_store, session_manager=session_manager, auth=auth
+        server,
+        cfg,
+        event_store=event_store,
+        session_manager=session_manager,
+        auth=auth,
+        interceptors=interceptors,
     )
     fd_limit = raise_file_limit()
     max_connections = cfg.max_connections
