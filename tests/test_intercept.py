@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import trio
-from trio.testing import wait_all_tasks_blocked
 
 from mcptrio import (
     Action,
@@ -17,6 +16,8 @@ from mcptrio import (
     Client,
     Continue,
     Delay,
+    HttpConfig,
+    HttpServerInfo,
     InterceptContext,
     InterceptorChain,
     InvalidRequest,
@@ -27,16 +28,26 @@ from mcptrio import (
     PauseController,
     Server,
     current_request,
+    open_client,
+    open_http_transport,
+    serve_http,
 )
 from mcptrio.testing import open_memory_client
 from mcptrio.types import LoggingMessageNotificationParams, TextContent
 
-MEMORY_MODES = [
-    pytest.param((True, True), id="serialized-direct"),
-    pytest.param((True, False), id="serialized-queued"),
-    pytest.param((False, True), id="objects-direct"),
-    pytest.param((False, False), id="objects-queued"),
-]
+MEMORY = {
+    "memory-serialized-direct": (True, True),
+    "memory-serialized-queued": (True, False),
+    "memory-objects-direct": (False, True),
+    "memory-objects-queued": (False, False),
+}
+HTTP = {
+    # mode, JSON answers instead of SSE
+    "http-legacy-json": ("legacy", True),
+    "http-legacy-sse": ("legacy", False),
+    "http-2026": ("2026-07-28", False),
+}
+MODES = [*MEMORY, *HTTP]
 
 
 def make_server(chain: InterceptorChain) -> tuple[Server, list[dict[str, Any]]]:
@@ -58,25 +69,48 @@ def make_server(chain: InterceptorChain) -> tuple[Server, list[dict[str, Any]]]:
     return server, calls
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition`` holds; the other end may be behind a real socket."""
+    with trio.fail_after(10):
+        while not condition():  # noqa: ASYNC110 (state changed by the other end's tasks)
+            await trio.sleep(0.002)
+
+
 def text(result: Any) -> str:
     first = result.content[0]
     assert isinstance(first, TextContent)
     return first.text
 
 
-@pytest.fixture(params=MEMORY_MODES)
-def mode(request: pytest.FixtureRequest) -> tuple[bool, bool]:
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
     return request.param  # type: ignore[no-any-return]
 
 
 @asynccontextmanager
 async def connect(
-    chain: InterceptorChain, mode: tuple[bool, bool], **options: Any
+    chain: InterceptorChain, mode: str, **options: Any
 ) -> AsyncIterator[tuple[Client, list[dict[str, Any]]]]:
+    """A client connected to a server with ``chain``, over the transport ``mode`` names."""
     server, calls = make_server(chain)
-    serialize, direct = mode
-    async with open_memory_client(server, serialize=serialize, direct=direct, **options) as client:
-        yield client, calls
+    if mode in MEMORY:
+        serialize, direct = MEMORY[mode]
+        async with open_memory_client(
+            server, serialize=serialize, direct=direct, **options
+        ) as client:
+            yield client, calls
+        return
+    era, json_response = HTTP[mode]
+    async with trio.open_nursery() as nursery:
+        info: HttpServerInfo = await nursery.start(
+            serve_http, server, HttpConfig(port=0, json_response=json_response)
+        )
+        async with (
+            open_http_transport(info.url) as transport,
+            open_client(transport, mode=era, **options) as client,
+        ):
+            yield client, calls
+        nursery.cancel_scope.cancel()
 
 
 def only(method: str, action: Callable[[InterceptContext], Action]) -> Any:
@@ -88,7 +122,7 @@ def only(method: str, action: Callable[[InterceptContext], Action]) -> Any:
     return interceptor
 
 
-async def test_blocked_request_gets_one_error_with_its_id(mode: tuple[bool, bool]) -> None:
+async def test_blocked_request_gets_one_error_with_its_id(mode: str) -> None:
     chain = InterceptorChain()
     async with connect(chain, mode) as (client, calls):
         seen: list[dict[str, Any]] = []
@@ -112,7 +146,7 @@ async def test_blocked_request_gets_one_error_with_its_id(mode: tuple[bool, bool
         assert text(await client.call_tool("echo", {"text": "hi"})) == "hi"
 
 
-async def test_mocked_request_never_reaches_the_handler(mode: tuple[bool, bool]) -> None:
+async def test_mocked_request_never_reaches_the_handler(mode: str) -> None:
     chain = InterceptorChain()
     mocked = {"content": [{"type": "text", "text": "mocked"}], "isError": False}
     chain.register("mock", only("tools/call", lambda _: Mock(mocked)))
@@ -122,16 +156,15 @@ async def test_mocked_request_never_reaches_the_handler(mode: tuple[bool, bool])
     assert result.content[0].text == "mocked"  # type: ignore[union-attr]
 
 
-async def test_modified_request_is_revalidated(mode: tuple[bool, bool]) -> None:
+async def test_modified_request_is_revalidated(mode: str) -> None:
     def shout(context: InterceptContext) -> Action:
-        message = dict(context.message)
-        message["params"] = {"name": "echo", "arguments": {"text": "LOUD"}}
-        return Modify(message)
+        params = {**context.message["params"], "arguments": {"text": "LOUD"}}
+        return Modify({**context.message, "params": params})
 
     def break_it(context: InterceptContext) -> Action:
-        message = dict(context.message)
-        message["params"] = {"arguments": {}}  # tools/call needs a name
-        return Modify(message)
+        params = dict(context.message["params"])
+        del params["name"]  # tools/call needs a name
+        return Modify({**context.message, "params": params})
 
     def change_id(context: InterceptContext) -> Action:
         return Modify({**context.message, "id": "other"})
@@ -154,7 +187,7 @@ async def test_modified_request_is_revalidated(mode: tuple[bool, bool]) -> None:
 
 
 async def test_raising_interceptor_fails_only_that_message(
-    mode: tuple[bool, bool], caplog: pytest.LogCaptureFixture
+    mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     def boom(context: InterceptContext) -> Action:
         raise RuntimeError("kaboom")
@@ -174,7 +207,7 @@ async def test_raising_interceptor_fails_only_that_message(
 
 
 async def test_notifications_are_blocked_or_modified_never_answered(
-    mode: tuple[bool, bool], caplog: pytest.LogCaptureFixture
+    mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     logs: list[Any] = []
 
@@ -204,6 +237,7 @@ async def test_notifications_are_blocked_or_modified_never_answered(
         client,
         _,
     ):
+        await client.set_logging_level("info")
         await client.call_tool("chatty")
         assert logs == ["rewritten"]
         server_chain.register("block", block)
@@ -216,7 +250,7 @@ async def test_notifications_are_blocked_or_modified_never_answered(
         assert any("never answered" in r.getMessage() for r in caplog.records)
 
 
-async def test_pause_holds_only_itself_and_resumes(mode: tuple[bool, bool]) -> None:
+async def test_pause_holds_only_itself_and_resumes(mode: str) -> None:
     controller = PauseController(default_timeout=3600)
     chain = InterceptorChain(pause_controller=controller)
 
@@ -235,15 +269,15 @@ async def test_pause_holds_only_itself_and_resumes(mode: tuple[bool, bool]) -> N
                 results.append(text(await client.call_tool("echo", {"text": "hold"})))
 
             nursery.start_soon(held)
-            await wait_all_tasks_blocked()
+            await until(lambda: bool(controller.paused()))
             # Another request on the same session flows past the held one.
             assert text(await client.call_tool("echo", {"text": "free"})) == "free"
             [paused] = controller.paused()
             assert paused.interceptor == "pauser"
             assert paused.context.message["params"]["arguments"] == {"text": "hold"}
-            message = dict(paused.context.message)
-            message["params"] = {"name": "echo", "arguments": {"text": "edited"}}
-            controller.resume(paused.id, message)
+            original = paused.context.message
+            params = {**original["params"], "arguments": {"text": "edited"}}
+            controller.resume(paused.id, {**original, "params": params})
         assert results == ["edited"]
         assert calls == [{"text": "free"}, {"text": "edited"}]
         # Dropped: the request is answered with an error.
@@ -257,12 +291,12 @@ async def test_pause_holds_only_itself_and_resumes(mode: tuple[bool, bool]) -> N
                     failures.append(exc)
 
             nursery.start_soon(dropped)
-            await wait_all_tasks_blocked()
+            await until(lambda: bool(controller.paused()))
             controller.drop(controller.paused()[0].id, InvalidRequest("dropped by operator"))
         assert [f.message for f in failures] == ["dropped by operator"]
 
 
-async def test_cancelling_a_paused_request_ends_the_hold(mode: tuple[bool, bool]) -> None:
+async def test_cancelling_a_paused_request_ends_the_hold(mode: str) -> None:
     controller = PauseController(default_timeout=3600)
     chain = InterceptorChain([("pauser", only("tools/call", lambda _: Pause()))])
     chain.pause_controller = controller
@@ -273,11 +307,9 @@ async def test_cancelling_a_paused_request_ends_the_hold(mode: tuple[bool, bool]
                 await client.call_tool("echo", {"text": "x"})
 
             nursery.start_soon(doomed)
-            await wait_all_tasks_blocked()
-            assert len(controller.paused()) == 1
+            await until(lambda: len(controller.paused()) == 1)
             nursery.cancel_scope.cancel()
-        await wait_all_tasks_blocked()
-        assert controller.paused() == []
+        await until(lambda: controller.paused() == [])
         chain.unregister("pauser")
         assert text(await client.call_tool("echo", {"text": "y"})) == "y"
     assert calls == [{"text": "y"}]
@@ -291,7 +323,7 @@ async def test_pause_timeout_applies_the_default_action(
     chain = InterceptorChain(
         [("pauser", only("tools/call", lambda _: Pause()))], pause_controller=controller
     )
-    async with connect(chain, (True, True)) as (client, calls):
+    async with connect(chain, "memory-serialized-direct") as (client, calls):
         start = trio.current_time()
         if on_timeout == "continue":
             result = await client.call_tool("echo", {"text": "late"})
@@ -307,7 +339,7 @@ async def test_delay_holds_then_applies(autojump_clock: trio.abc.Clock) -> None:
     chain = InterceptorChain(
         [("slow", only("tools/call", lambda _: Delay(10, Block(InvalidRequest("late")))))]
     )
-    async with connect(chain, (True, False)) as (client, calls):
+    async with connect(chain, "memory-serialized-queued") as (client, calls):
         start = trio.current_time()
         with pytest.raises(InvalidRequest, match="late"):
             await client.call_tool("echo", {"text": "x"})
@@ -315,7 +347,7 @@ async def test_delay_holds_then_applies(autojump_clock: trio.abc.Clock) -> None:
     assert calls == []
 
 
-async def test_client_chain_can_mock_its_own_requests(mode: tuple[bool, bool]) -> None:
+async def test_client_chain_can_mock_its_own_requests(mode: str) -> None:
     mocked = {"content": [{"type": "text", "text": "local"}]}
     client_chain = InterceptorChain([("local", only("tools/call", lambda _: Mock(mocked)))])
     async with connect(InterceptorChain(), mode, interceptors=client_chain) as (client, calls):

@@ -50,6 +50,7 @@ from .._protocol.jsonrpc import (
 )
 from .._protocol.sse import encode_comment, encode_event
 from .._protocol.versions import META_PROTOCOL_VERSION, SUPPORTED_VERSIONS, supports_batches
+from .._runtime.peer import ProgressCallback
 from .._runtime.pipeline import PipelineFacts, Stages
 from .._runtime.transport import Incoming
 from .._state.event_store import EventEvicted, EventStore, MemoryEventStore, parse_event_id
@@ -70,6 +71,7 @@ from .._transports.http.exchange import BodyTooLarge, Headers, HttpExchange
 from .._transports.http.security import HostPolicy, check_request, client_address
 from .._transports.http.tls import ServerTls
 from .connection import ServerSession, serve_connection
+from .context import Outbound
 from .http_modern import ModernResponder, check_modern_headers, is_modern_http_request
 from .http_session import Delivery, HttpSessionTransport, SessionStream
 from .modern import serve_modern
@@ -159,6 +161,42 @@ class _LiveSession:
             return handler.peer.statistics().in_flight_incoming == 0
         except RuntimeError:
             return False
+
+
+class _InterceptedOutbound:
+    """A 2026-07-28 request's outbound side with the chain on each notification."""
+
+    def __init__(self, inner: ModernResponder, stages: Stages, facts: PipelineFacts) -> None:
+        self._inner = inner
+        self._stages = stages
+        self._facts = facts
+
+    async def notify(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        related_request_id: RequestId | None = None,
+    ) -> None:
+        admitted = await self._stages.on_notification(
+            self._facts, "server->client", Notification(method, params)
+        )
+        if admitted is not None:
+            await self._inner.notify(
+                admitted.method, admitted.params, related_request_id=related_request_id
+            )
+
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        related_request_id: RequestId | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        return await self._inner.request(
+            method, params, related_request_id=related_request_id, on_progress=on_progress
+        )
 
 
 def _failed_answer(body: bytes, exc: InvalidMessage) -> ErrorResponse | None:
@@ -1022,7 +1060,8 @@ class HttpEndpoint:
         facts = self._modern_facts(ex, message, principal)
         admitted = await stages.on_request(facts, "client->server", message)
         if isinstance(admitted, Request):
-            reply = await self._modern_reply(admitted, responder, scope, principal)
+            outbound = _InterceptedOutbound(responder, stages, facts)
+            reply = await self._modern_reply(admitted, outbound, scope, principal)
         else:
             reply = admitted
         return await stages.on_response(facts, "server->client", reply)
@@ -1047,7 +1086,7 @@ class HttpEndpoint:
     async def _modern_reply(
         self,
         message: Request,
-        responder: ModernResponder,
+        responder: Outbound,
         scope: trio.CancelScope,
         principal: Principal | None,
     ) -> Response | ErrorResponse:
