@@ -14,12 +14,15 @@ from .._server.connection import serve_connection
 from .._server.server import Server
 from .._transports.memory import MemoryTransport as MemoryTransport
 from .._transports.memory import memory_transport_pair as memory_transport_pair
+from ._recording import RecordingInterceptor as RecordingInterceptor
 
 __all__ = [
     "MemoryTransport",
+    "RecordingInterceptor",
     "hostile_json_values",
     "hostile_messages",
     "hostile_params",
+    "intercept_contexts",
     "json_objects",
     "json_values",
     "jsonrpc_messages",
@@ -37,6 +40,7 @@ def __getattr__(name: str) -> Any:
         "hostile_json_values",
         "hostile_messages",
         "hostile_params",
+        "intercept_contexts",
         "json_objects",
         "json_values",
         "jsonrpc_messages",

@@ -17,6 +17,7 @@ import attrs
 from hypothesis import strategies as st
 
 from .. import types as t
+from .._intercept.actions import InterceptContext
 from .._protocol.converter import to_wire
 from .._protocol.jsonrpc import ErrorResponse, Message, Notification, Request, RequestId, Response
 from .._protocol.methods import MethodSpec, methods_for
@@ -35,6 +36,7 @@ __all__ = [
     "hostile_json_values",
     "hostile_messages",
     "hostile_params",
+    "intercept_contexts",
     "json_objects",
     "json_values",
     "jsonrpc_messages",
@@ -496,3 +498,55 @@ def hostile_messages(era: Era | str = Era.LEGACY) -> st.SearchStrategy[dict[str,
         )
 
     return st.one_of([request(m) for m in requests] + [notification(m) for m in notifications])
+
+
+# --- interceptor contexts ----------------------------------------------------------------
+
+
+def intercept_contexts(
+    messages: st.SearchStrategy[Message] | None = None,
+) -> st.SearchStrategy[InterceptContext]:
+    """:class:`~mcptrio.InterceptContext` objects around ``messages`` (default: any envelope).
+
+    For property tests of interceptors: direction, era and revision, session id and
+    transport vary; the kind always matches the message.
+    """
+    versions = st.sampled_from(SUPPORTED_VERSIONS)
+
+    def build(
+        message: Message,
+        direction: Any,
+        version: str | None,
+        session_id: str | None,
+        transport: str,
+        time: float,
+    ) -> InterceptContext:
+        kind: Any = {
+            Request: "request",
+            Notification: "notification",
+            Response: "response",
+            ErrorResponse: "error",
+        }[type(message)]
+        return InterceptContext(
+            message=message.to_dict(),
+            direction=direction,
+            kind=kind,
+            era=era_of(version).value if version is not None else None,
+            protocol_version=version,
+            session_id=session_id,
+            session=None,
+            principal=None,
+            transport=transport,
+            http=None,
+            time=time,
+        )
+
+    return st.builds(
+        build,
+        messages if messages is not None else jsonrpc_messages(),
+        st.sampled_from(["client->server", "server->client"]),
+        st.none() | versions,
+        st.none() | st.uuids().map(lambda u: u.hex),
+        st.sampled_from(["memory", "stdio", "http"]),
+        st.floats(min_value=0, max_value=1e9),
+    )
