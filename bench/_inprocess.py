@@ -55,11 +55,12 @@ def run(command: Sequence[str], seconds: float, cpus: frozenset[int] | None) -> 
     )
 
 
-async def _round_trips(seconds: float, serialize: bool) -> dict[str, float]:
-    from bench.servers.ours import server
+async def _round_trips(seconds: float, serialize: bool, interceptors: int) -> dict[str, float]:
+    from bench.servers.ours import attach_interceptors, server
     from mcptrio.testing import open_memory_client
     from mcptrio.types import TextContent
 
+    attach_interceptors(interceptors)
     calls = bad = 0
     async with open_memory_client(server, serialize=serialize) as client:
         await client.call_tool("echo", {"text": "warm-up"})
@@ -89,8 +90,14 @@ def main() -> None:
     parser.add_argument(
         "--no-codec", action="store_true", help="pass message objects, skipping JSON encoding"
     )
+    parser.add_argument(
+        "--interceptors",
+        type=int,
+        default=0,
+        help="attach this many interceptors that let every message through",
+    )
     args = parser.parse_args()
-    report = trio.run(_round_trips, args.seconds, not args.no_codec)
+    report = trio.run(_round_trips, args.seconds, not args.no_codec, args.interceptors)
     print(json.dumps(report), flush=True)
     sys.exit(0)
 

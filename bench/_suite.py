@@ -124,6 +124,9 @@ class Suite:
         commands: dict[str, list[str] | str] = {
             "ours-json": [*ours, "--json-response"],
             "ours-sse": ours,
+            # The same servers with ten interceptors that let everything through.
+            "ours-json-chain10": [*_CHAIN10, *ours, "--json-response"],
+            "ours-sse-chain10": [*_CHAIN10, *ours],
             # Started on trust: a CLI without the option exits at once, which is cheaper than
             # asking it first.
             "ours-h11": [*ours, "--json-response", "--http-server", "h11"],
@@ -185,6 +188,7 @@ class Suite:
         wrk = wrk_path() is not None
         if "http" in self.groups and wrk:
             keys += ["ours-json", "sdk-json", "sdk-json-production", "ours-sse", "sdk-sse"]
+            keys += ["ours-json-chain10", "ours-sse-chain10"]
             keys += ["raw-hypercorn"]
             keys += ["ours-h11", "raw-h11", "raw-adapter", "ours-hypercorn"]
             keys += ["ours-https-h11", "ours-https-hypercorn"]
@@ -287,6 +291,14 @@ class Suite:
             h11.ours,
         )
         rows += [https_hypercorn, https_h11]
+        # Ten Continue interceptors on every message, against the same SDK samples.
+        chained = [
+            _rate_row(
+                f"{row.key}-chain10", f"{row.title}, 10 interceptors", "ours (10)", row.baseline
+            )
+            for row in (legacy_json, sse, modern)
+        ]
+        rows += chained
         targets = [
             Target(legacy_json.ours, "ours-json", "legacy"),
             Target(legacy_json.baseline, "sdk-json", "legacy"),
@@ -304,6 +316,9 @@ class Suite:
             Target(adapter.baseline, "raw-adapter", "raw"),
             Target(https_hypercorn.ours, "ours-https-hypercorn", "legacy"),
             Target(https_h11.ours, "ours-https-h11", "legacy"),
+            Target(chained[0].ours, "ours-json-chain10", "legacy"),
+            Target(chained[1].ours, "ours-sse-chain10", "legacy"),
+            Target(chained[2].ours, "ours-json-chain10", "modern"),
         ]
         self.rows += rows
         live = self._prepare(targets)
@@ -493,10 +508,19 @@ class Suite:
             sdk,
             "round trips/s",
         )
-        self.rows += [objects, codec]
+        chained = _rate_row(
+            "inprocess-chain10",
+            "in-process round trips (memory), 10 interceptors, vs SDK",
+            "ours, objects, 10 interceptors",
+            sdk,
+            "round trips/s",
+        )
+        self.rows += [objects, codec, chained]
         python = sys.executable
+        inprocess = [python, "-m", "bench._inprocess"]
         runs = [
-            (objects.ours, [python, "-m", "bench._inprocess", "--no-codec"]),
+            (objects.ours, [*inprocess, "--no-codec"]),
+            (chained.ours, [*inprocess, "--no-codec", "--interceptors", "10"]),
             (sdk, [str(self.sdk), str(SERVER_SCRIPT), "inprocess"] if self.sdk else None),
             (codec.ours, [python, "-m", "bench._inprocess"]),
         ]
@@ -604,6 +628,9 @@ class Suite:
     def _fail(self, side: Side, message: str) -> None:
         side.unavailable = "error, see below"
         self.failures.append(message)
+
+
+_CHAIN10 = ["env", "BENCH_INTERCEPTORS=10"]
 
 
 def _rate_row(

@@ -149,6 +149,9 @@ class InterceptorChain:
         pause_controller: PauseController | None = None,
     ) -> None:
         self._entries: dict[str, Interceptor] = {}
+        # What a message runs through: replaced, never changed, so a message in the
+        # chain finishes with the interceptors it started with.
+        self._snapshot: tuple[tuple[str, Interceptor], ...] = ()
         self.active = False
         """True while at least one interceptor is registered."""
         self.pause_controller = (
@@ -168,6 +171,7 @@ class InterceptorChain:
         if name in self._entries:
             raise ValueError(f"an interceptor named {name!r} is already registered")
         self._entries[name] = interceptor
+        self._snapshot = tuple(self._entries.items())
         self.active = True
 
     def unregister(self, name: str) -> None:
@@ -176,6 +180,7 @@ class InterceptorChain:
             del self._entries[name]
         except KeyError:
             raise LookupError(f"no interceptor named {name!r} is registered") from None
+        self._snapshot = tuple(self._entries.items())
         self.active = bool(self._entries)
 
     # -- the pipeline's stages ---------------------------------------------------------
@@ -221,25 +226,13 @@ class InterceptorChain:
     async def _run(
         self, facts: PipelineFacts, direction: Direction, message: Message, kind: MessageKind
     ) -> Message | _Stopped:
-        raw = message.to_dict()
-        version = facts.protocol_version
-        now = trio.current_time()
-        for name, interceptor in list(self._entries.items()):
-            context = InterceptContext(
-                message=raw,
-                direction=direction,
-                kind=kind,
-                era=era_of(version).value if version is not None else None,
-                protocol_version=version,
-                session_id=facts.session_id,
-                session=facts.session,
-                principal=facts.principal,
-                transport=facts.transport,
-                http=facts.http,
-                time=now,
-            )
+        context = self._context(facts, direction, message, kind, trio.current_time())
+        for name, interceptor in self._snapshot:
             try:
-                action = await self._decide(name, interceptor, context)
+                action: Action = await interceptor(context)
+                if type(action) is Continue:
+                    continue
+                action = await self._settle(name, context, action)
             except Exception as exc:
                 log.exception("interceptor %r failed on a %s", name, kind)
                 return _Stopped(
@@ -260,19 +253,43 @@ class InterceptorChain:
                         ),
                         name,
                     )
-                raw = message.to_dict()
-                kind = "error" if isinstance(message, ErrorResponse) else kind
-                kind = "response" if isinstance(message, Response) else kind
+                if isinstance(message, Response):
+                    kind = "response"
+                elif isinstance(message, ErrorResponse):
+                    kind = "error"
+                context = self._context(facts, direction, message, kind, context.time)
                 continue
             if isinstance(action, Block):
                 return _Stopped(action.error, name)
             return _Stopped(dict(action.response), name)
         return message
 
-    async def _decide(
-        self, name: str, interceptor: Interceptor, context: InterceptContext
-    ) -> Final:
-        action: Action = await interceptor(context)
+    @staticmethod
+    def _context(
+        facts: PipelineFacts,
+        direction: Direction,
+        message: Message,
+        kind: MessageKind,
+        now: float,
+    ) -> InterceptContext:
+        # One context per message (rebuilt only after a Modify): interceptors share it.
+        version = facts.protocol_version
+        return InterceptContext(
+            message=message.to_dict(),
+            direction=direction,
+            kind=kind,
+            era=era_of(version).value if version is not None else None,
+            protocol_version=version,
+            session_id=facts.session_id,
+            session=facts.session,
+            principal=facts.principal,
+            transport=facts.transport,
+            http=facts.http,
+            time=now,
+        )
+
+    async def _settle(self, name: str, context: InterceptContext, action: Action) -> Final:
+        """A Pause or Delay waited out: the action it ends with."""
         if isinstance(action, Pause):
             return await self.pause_controller.hold(name, context, action.timeout)
         if isinstance(action, Delay):
