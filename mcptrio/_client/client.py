@@ -54,8 +54,7 @@ from .._protocol.versions import (
     Era,
 )
 from .._runtime.peer import Peer, PeerStatistics, ProgressCallback, open_peer
-from .._runtime.transport import Incoming, Transport
-from .._transports.memory import DirectReceiver
+from .._runtime.transport import DirectReceiver, Incoming, Transport, TransportBase
 from .._transports.stdio import StdioProcessTransport
 from ..types import (
     LOGGING_LEVELS,
@@ -281,7 +280,7 @@ class Subscription:
             raise StopAsyncIteration from None
 
 
-class _Router:
+class _Router(TransportBase):
     """The client's view of its transport: listen-stream traffic goes to its subscribers.
 
     Runs on the peer's reader task, so routing keeps message order. A notification for a
@@ -316,16 +315,13 @@ class _Router:
         await self.inner.aclose()
 
     def accept_direct(self, receiver: DirectReceiver | None) -> None:
-        accept = getattr(self.inner, "accept_direct", None)
-        if accept is not None:
-            accept(_RoutedReceiver(self, receiver) if receiver is not None else None)
+        self.inner.accept_direct(_RoutedReceiver(self, receiver) if receiver is not None else None)
 
-    async def call(self, request: Request) -> None:
-        call = getattr(self.inner, "call", None)
-        if call is not None:
-            await call(request)
-        else:
-            await self.inner.send(request)
+    async def call(self, request: Request, *, related_request_id: RequestId | None = None) -> None:
+        await self.inner.call(request, related_request_id=related_request_id)
+
+    def abandon_request(self, request_id: RequestId) -> None:
+        self.inner.abandon_request(request_id)
 
     def add(self, listener: _Listener) -> None:
         if listener.listen_id is not None:

@@ -60,7 +60,7 @@ from .._protocol.methods import name_source
 from .._protocol.sse import SSEDecoder, SSEError, SSEEvent
 from .._protocol.versions import META_PROTOCOL_VERSION, Era, era_of
 from .._runtime.groups import unwrap_single_error
-from .._runtime.transport import Incoming
+from .._runtime.transport import Incoming, TransportBase
 from .._transports.http.tls import client_ssl_context
 from .._transports.stream import DEFAULT_MAX_MESSAGE_BYTES
 
@@ -224,7 +224,7 @@ class _TransportTasks:
                 self._scopes.discard(scope)
 
 
-class HttpClientTransport:
+class HttpClientTransport(TransportBase):
     """A :class:`~mcptrio._runtime.transport.Transport` to one MCP server over HTTP.
 
     Create it with :func:`open_http_transport`. Speaks Streamable HTTP in both eras (a

@@ -134,8 +134,6 @@ class Peer:
         self._in_flight: dict[RequestId, _InFlight] = {}
         self._closed = False
         self._closed_event = trio.Event()
-        # Transports that can serve a request in the caller's task (in-memory) offer this.
-        self._call: Callable[[Request], Awaitable[None]] | None = getattr(transport, "call", None)
         self._idle = trio.Event()
         self._answering = 0
         self._close_reason = "connection closed"
@@ -194,13 +192,9 @@ class Peer:
                         pending.outcome = sent
                         pending.done.set()
                     request = sent if isinstance(sent, Request) else request
-                if pending.done.is_set():
-                    pass
-                elif self._call is not None:
-                    await self._call(request)
-                    self._requests_sent += 1
-                else:
-                    await self.transport.send(request, related_request_id=related_request_id)
+                if not pending.done.is_set():
+                    # In memory the other end may serve it in this task (see Transport.call).
+                    await self.transport.call(request, related_request_id=related_request_id)
                     self._requests_sent += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise ConnectionClosed(f"{self.name}: could not send {method}: {exc}") from None
@@ -477,9 +471,7 @@ class Peer:
             if entry.scope.cancelled_caught or entry.cancelled_by_peer:
                 # The requester cancelled: the spec says not to answer. A transport with a
                 # response per request (HTTP) may end that response now.
-                abandon = getattr(self.transport, "abandon_request", None)
-                if abandon is not None:
-                    abandon(request.id)
+                self.transport.abandon_request(request.id)
                 return
             if reply is not None:
                 # The id is free once the answer is on its way: a requester that has it
@@ -728,14 +720,11 @@ async def open_peer(
                 side=side,
             )
             nursery.start_soon(peer._reader)
-            accept_direct = getattr(transport, "accept_direct", None)
-            if accept_direct is not None:
-                accept_direct(peer)
+            transport.accept_direct(peer)
             try:
                 yield peer
             finally:
-                if accept_direct is not None:
-                    accept_direct(None)
+                transport.accept_direct(None)
                 peer._mark_closed("the connection was closed locally")
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True):

@@ -3,20 +3,37 @@
 Transports know nothing of MCP methods. Bytes that are not JSON, or JSON that is not
 JSON-RPC, are answered at the edge by the transport itself; :meth:`Transport.receive`
 only ever returns valid envelopes.
+
+What only some transports can do (hand a message straight to the receiving peer, end one
+request's response) is part of the interface too: :class:`TransportBase` gives the
+defaults, so a peer calls these methods on any transport and never probes for them.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, TypeAlias, runtime_checkable
 
-from .._protocol.jsonrpc import InvalidMessage, Message, RequestId
+from .._protocol.jsonrpc import InvalidMessage, Message, Request, RequestId
 
-__all__ = ["Batch", "Incoming", "Transport"]
+__all__ = ["Batch", "DirectReceiver", "Incoming", "Transport", "TransportBase"]
 
 Batch: TypeAlias = list[Message | InvalidMessage]
 """A JSON array of messages (2025-03-26 only); invalid members stand in their place."""
 
 Incoming: TypeAlias = Message | Batch
+
+
+class DirectReceiver(Protocol):
+    """What a receiving end hands messages to directly (a :class:`~mcptrio.Peer`)."""
+
+    def take_now(self, message: Message) -> bool:
+        """Take ``message`` without blocking, or return False to get it from ``receive()``."""
+        ...
+
+    async def serve_now(self, request: Request) -> bool:
+        """Serve ``request`` in the calling task and send its answer, or return False at
+        once to get it from ``receive()``."""
+        ...
 
 
 @runtime_checkable
@@ -48,3 +65,35 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Close the connection; idempotent."""
         ...
+
+    def accept_direct(self, receiver: DirectReceiver | None) -> None:
+        """Let the other end hand messages to ``receiver`` directly (None: stop)."""
+        ...
+
+    async def call(self, request: Request, *, related_request_id: RequestId | None = None) -> None:
+        """Send a request whose answer the caller waits for next (in memory the other end
+        may serve it in the calling task)."""
+        ...
+
+    def abandon_request(self, request_id: RequestId) -> None:
+        """The incoming request ``request_id`` will not be answered (it was cancelled): a
+        transport with a response per request may end that response now."""
+        ...
+
+
+class TransportBase:
+    """The defaults of the optional parts of :class:`Transport`, for transports to inherit."""
+
+    async def send(self, message: Message, *, related_request_id: RequestId | None = None) -> None:
+        """Send one message (every transport implements it)."""
+        raise NotImplementedError
+
+    def accept_direct(self, receiver: DirectReceiver | None) -> None:
+        """Nothing is handed over directly: every message goes through ``receive()``."""
+
+    async def call(self, request: Request, *, related_request_id: RequestId | None = None) -> None:
+        """Send the request like any other message."""
+        await self.send(request, related_request_id=related_request_id)
+
+    def abandon_request(self, request_id: RequestId) -> None:
+        """No response per request: nothing to end."""

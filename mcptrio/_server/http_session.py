@@ -16,7 +16,7 @@ from typing import Any
 import trio
 
 from .._protocol.jsonrpc import ErrorResponse, Message, RequestId, Response
-from .._runtime.transport import Incoming
+from .._runtime.transport import Incoming, TransportBase
 from .._state.event_store import EventStore
 
 __all__ = ["HttpSessionTransport", "SessionStream"]
@@ -151,7 +151,7 @@ class SessionStream:
             self.finished = True
 
 
-class HttpSessionTransport:
+class HttpSessionTransport(TransportBase):
     """The transport of one HTTP session's :class:`Peer`."""
 
     def __init__(

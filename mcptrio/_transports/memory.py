@@ -10,30 +10,16 @@ while nothing sent earlier is still waiting for the reader, so messages keep the
 from __future__ import annotations
 
 import math
-from typing import Protocol
 
 import trio
 
 from .._protocol.jsonrpc import Message, Request, RequestId, decode, encode
-from .._runtime.transport import Incoming
+from .._runtime.transport import DirectReceiver, Incoming, TransportBase
 
 __all__ = ["DirectReceiver", "MemoryTransport", "memory_transport_pair"]
 
 
-class DirectReceiver(Protocol):
-    """What a receiving end hands messages to directly (a :class:`~mcptrio.Peer`)."""
-
-    def take_now(self, message: Message) -> bool:
-        """Take ``message`` without blocking, or return False to get it from ``receive()``."""
-        ...
-
-    async def serve_now(self, request: Request) -> bool:
-        """Serve ``request`` in the calling task and send its answer, or return False at
-        once to get it from ``receive()``."""
-        ...
-
-
-class MemoryTransport:
+class MemoryTransport(TransportBase):
     """One end of an in-memory connection (see :func:`memory_transport_pair`)."""
 
     def __init__(
@@ -89,7 +75,7 @@ class MemoryTransport:
                 return
         await self._enqueue(copy)
 
-    async def call(self, request: Request) -> None:
+    async def call(self, request: Request, *, related_request_id: RequestId | None = None) -> None:
         """Send a request whose answer the caller waits for next.
 
         With a direct receiver on the other end, the request is served in the calling

@@ -27,7 +27,7 @@ from .._protocol.jsonrpc import (
     encode_batch,
     malformed_response_error,
 )
-from .._runtime.transport import Incoming
+from .._runtime.transport import Incoming, TransportBase
 
 if TYPE_CHECKING:
     from .._ops.metrics import Metrics
@@ -61,7 +61,7 @@ class StreamTransportStatistics:
     oversized_lines: int
 
 
-class StreamTransport:
+class StreamTransport(TransportBase):
     """A :class:`~mcptrio.Transport` over trio byte streams, one message per line.
 
     ``send_stream=None`` makes a receive-only transport: :meth:`send` raises
