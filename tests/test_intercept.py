@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +32,7 @@ from mcptrio import (
     current_request,
     open_client,
     open_http_transport,
+    open_stdio_process,
     serve_http,
 )
 from mcptrio.testing import open_memory_client
@@ -374,3 +377,45 @@ def test_register_and_unregister_by_name() -> None:
         chain.unregister("a")
     chain.unregister("b")
     assert not chain.active
+
+
+async def test_server_chain_semantics_over_stdio() -> None:
+    command = [sys.executable, str(Path(__file__).parent / "helpers" / "intercepted_server.py")]
+    with trio.fail_after(30):
+        async with (
+            open_stdio_process(command, stderr="capture") as transport,
+            open_client(transport) as client,
+        ):
+            with pytest.raises(InvalidRequest, match="blocked here"):
+                await client.call_tool("echo", {"text": "block"})
+            assert text(await client.call_tool("echo", {"text": "mock"})) == "mocked"
+            assert text(await client.call_tool("echo", {"text": "shout"})) == "SHOUT"
+            with pytest.raises(MCPError, match="interceptor 'acts' modified") as invalid:
+                await client.call_tool("echo", {"text": "bad"})
+            assert invalid.value.code == -32603
+            with pytest.raises(MCPError, match="interceptor 'acts' failed") as failed:
+                await client.call_tool("echo", {"text": "raise"})
+            assert failed.value.code == -32603
+            async with trio.open_nursery() as nursery:
+
+                async def held() -> None:
+                    await client.call_tool("echo", {"text": "hold"})
+
+                nursery.start_soon(held)
+                await until_async(client, 1)
+                # Other requests on the same connection keep flowing past the held one.
+                assert text(await client.call_tool("echo", {"text": "free"})) == "free"
+                nursery.cancel_scope.cancel()
+            # The client's cancel ended the hold.
+            await until_async(client, 0)
+            # Only "shout" (as SHOUT) and "free" reached the tool.
+            assert (await client.call_tool("calls")).structured_content == {"result": 2}
+    assert "interceptor 'acts' failed" in transport.stderr_text()
+
+
+async def until_async(client: Client, held: int) -> None:
+    """Wait until the stdio server holds ``held`` paused messages."""
+    with trio.fail_after(10):
+        # The count lives in the server process: asking is the only way to know.
+        while (await client.call_tool("paused")).structured_content != {"result": held}:  # noqa: ASYNC110
+            await trio.sleep(0.005)
