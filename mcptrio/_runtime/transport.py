@@ -80,6 +80,11 @@ class Transport(Protocol):
         transport with a response per request may end that response now."""
         ...
 
+    def close_request_stream(self, request_id: RequestId) -> None:
+        """End the response stream of the incoming request ``request_id`` while it goes on
+        (legacy Streamable HTTP: the client resumes it); a no-op elsewhere."""
+        ...
+
 
 class TransportBase:
     """The defaults of the optional parts of :class:`Transport`, for transports to inherit."""
@@ -97,3 +102,6 @@ class TransportBase:
 
     def abandon_request(self, request_id: RequestId) -> None:
         """No response per request: nothing to end."""
+
+    def close_request_stream(self, request_id: RequestId) -> None:
+        """No response stream per request: nothing to close."""

@@ -16,7 +16,7 @@ from .._protocol.converter import from_wire, to_wire
 from .._protocol.errors import InvalidParams, MCPError, MissingRequiredClientCapability
 from .._protocol.jsonrpc import Request, RequestId
 from .._protocol.versions import Era
-from .._runtime.peer import ProgressCallback
+from .._runtime.peer import Peer, ProgressCallback
 from ..types import (
     LOGGING_LEVELS,
     ClientCapabilities,
@@ -225,10 +225,8 @@ class RequestContext:
         The request keeps running; the client reconnects with ``Last-Event-ID`` and
         receives what follows (the 2025-11-25 polling pattern). Elsewhere a no-op.
         """
-        transport = getattr(self._outbound, "transport", None)
-        close = getattr(transport, "close_request_stream", None)
-        if close is not None:
-            close(self.request_id)
+        if isinstance(self._outbound, Peer):
+            self._outbound.transport.close_request_stream(self.request_id)
 
     # -- notifications ----------------------------------------------------------------
 
