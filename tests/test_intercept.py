@@ -35,7 +35,7 @@ from mcptrio import (
     open_stdio_process,
     serve_http,
 )
-from mcptrio.testing import open_memory_client
+from mcptrio.testing import RecordingInterceptor, open_memory_client
 from mcptrio.types import LoggingMessageNotificationParams, TextContent
 
 MEMORY = {
@@ -419,3 +419,31 @@ async def until_async(client: Client, held: int) -> None:
         # The count lives in the server process: asking is the only way to know.
         while (await client.call_tool("paused")).structured_content != {"result": held}:  # noqa: ASYNC110
             await trio.sleep(0.005)
+
+
+async def test_contexts_name_the_transport_era_and_session(mode: str) -> None:
+    server_recorder, client_recorder = RecordingInterceptor(), RecordingInterceptor()
+    chain = InterceptorChain([("recorder", server_recorder)])
+    client_chain = InterceptorChain([("recorder", client_recorder)])
+    async with connect(chain, mode, interceptors=client_chain) as (client, _):
+        await client.call_tool("echo", {"text": "x"})
+    carrier = "memory" if mode in MEMORY else "http"
+    assert {c.transport for c in server_recorder.contexts} == {carrier}
+    assert {c.transport for c in client_recorder.contexts} == {carrier}
+    call = next(c for c in server_recorder.contexts if c.method == "tools/call")
+    assert call.direction == "client->server" and call.kind == "request"
+    answer = next(
+        c
+        for c in server_recorder.contexts
+        if c.message.get("id") == call.message["id"] and c.kind == "response"
+    )
+    assert answer.direction == "server->client"
+    if mode == "http-2026":
+        assert (call.era, call.protocol_version) == ("modern", "2026-07-28")
+        assert call.http is not None and call.http.method == "POST"
+        assert "authorization" not in call.http.headers
+    else:
+        assert call.era == "legacy" and call.protocol_version is not None
+        assert call.session is not None
+    if mode.startswith("http-legacy"):
+        assert call.session_id is not None

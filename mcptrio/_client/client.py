@@ -290,6 +290,7 @@ class _Router(TransportBase):
 
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
+        self.kind = inner.kind
         self.by_id: dict[RequestId, _Listener] = {}
         self.legacy: list[_Listener] = []
         self._recent: collections.deque[RequestId] = collections.deque(maxlen=_RECENT_LISTENS)

@@ -232,6 +232,8 @@ class HttpClientTransport(TransportBase):
     deprecated HTTP+SSE transport when the server only speaks that; :attr:`mode` tells which.
     """
 
+    kind = "http"
+
     def __init__(
         self,
         url: httpx.URL,

@@ -112,7 +112,7 @@ class Peer:
         self.transport = transport
         self.stages = stages
         """What runs around processing each message (the interceptor chain), if anything."""
-        self.facts = PipelineFacts(side, name)
+        self.facts = PipelineFacts(side, transport.kind)
         """What the pipeline's stages are told about this connection."""
         self._ordered_methods = frozenset(ordered_methods)
         # Requests start in arrival order: the next number to give out, the number whose
@@ -182,6 +182,7 @@ class Peer:
             self._progress[request_id] = pending
         self._pending[request_id] = pending
         stages = self.stages
+        on_wire = False
         try:
             try:
                 request = Request(request_id, method, params)
@@ -193,6 +194,7 @@ class Peer:
                         pending.done.set()
                     request = sent if isinstance(sent, Request) else request
                 if not pending.done.is_set():
+                    on_wire = True
                     # In memory the other end may serve it in this task (see Transport.call).
                     await self.transport.call(request, related_request_id=related_request_id)
                     self._requests_sent += 1
@@ -200,7 +202,8 @@ class Peer:
                 raise ConnectionClosed(f"{self.name}: could not send {method}: {exc}") from None
             await pending.done.wait()
         except trio.Cancelled:
-            if not pending.done.is_set() and not self._closed:
+            # A request the chain still held never reached the other side: nothing to cancel.
+            if on_wire and not pending.done.is_set() and not self._closed:
                 await self._send_cancel(request_id, "the caller cancelled the request")
             raise
         finally:

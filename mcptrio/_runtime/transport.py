@@ -40,6 +40,12 @@ class DirectReceiver(Protocol):
 class Transport(Protocol):
     """A bidirectional, message-oriented connection to one peer."""
 
+    @property
+    def kind(self) -> str:
+        """What carries the messages (``"memory"``, ``"stdio"``, ``"http"``, ...), as
+        interceptors are told."""
+        ...
+
     async def send(self, message: Message, *, related_request_id: RequestId | None = None) -> None:
         """Send one message; waits while the peer is slow (backpressure).
 
@@ -88,6 +94,8 @@ class Transport(Protocol):
 
 class TransportBase:
     """The defaults of the optional parts of :class:`Transport`, for transports to inherit."""
+
+    kind: str = "custom"
 
     async def send(self, message: Message, *, related_request_id: RequestId | None = None) -> None:
         """Send one message (every transport implements it)."""

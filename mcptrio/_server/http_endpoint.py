@@ -1178,7 +1178,7 @@ class HttpEndpoint:
         if live.handler is not None:
             live.handler.principal = principal
             facts = live.handler.peer.facts
-            facts.transport, facts.session_id, facts.principal = "http", record.id, principal
+            facts.session_id, facts.principal = record.id, principal
         await self._answer(ex, live, request, extra=[("mcp-session-id", record.id)])
         handler = live.handler
         if handler is not None and handler.initialized:

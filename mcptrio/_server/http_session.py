@@ -154,6 +154,8 @@ class SessionStream:
 class HttpSessionTransport(TransportBase):
     """The transport of one HTTP session's :class:`Peer`."""
 
+    kind = "http"
+
     def __init__(
         self,
         session_id: str,

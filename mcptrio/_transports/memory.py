@@ -22,6 +22,8 @@ __all__ = ["DirectReceiver", "MemoryTransport", "memory_transport_pair"]
 class MemoryTransport(TransportBase):
     """One end of an in-memory connection (see :func:`memory_transport_pair`)."""
 
+    kind = "memory"
+
     def __init__(
         self,
         send_channel: trio.MemorySendChannel[Incoming],

@@ -89,6 +89,7 @@ async def open_stdio_server_transport(
         name="stdio",
         metrics=metrics,
     )
+    transport.kind = "stdio"
     try:
         yield transport
     finally:
@@ -111,6 +112,8 @@ async def open_stdio_server_transport(
 
 class StdioProcessTransport(StreamTransport):
     """A :class:`StreamTransport` to a spawned server process (see :func:`open_stdio_process`)."""
+
+    kind = "stdio"
 
     def __init__(
         self,

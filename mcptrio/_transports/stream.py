@@ -71,6 +71,8 @@ class StreamTransport(TransportBase):
     received is counted there too, with its size.
     """
 
+    kind = "stream"
+
     def __init__(
         self,
         send_stream: trio.abc.SendStream | None,
