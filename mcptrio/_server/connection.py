@@ -56,10 +56,20 @@ class ServerSession:
         self.subscriptions: set[str] = set()
         self.client_initialized = False
         """True once ``notifications/initialized`` arrived."""
-        self.principal: Principal | None = None
+        self._principal: Principal | None = None
+        self._peer: Peer | None = None
+
+    @property
+    def principal(self) -> Principal | None:
         """Who the session belongs to; the transport sets it from each request's credentials
         (a session only ever serves the principal that created it)."""
-        self._peer: Peer | None = None
+        return self._principal
+
+    @principal.setter
+    def principal(self, principal: Principal | None) -> None:
+        self._principal = principal
+        if self._peer is not None:
+            self._peer.facts.principal = principal
 
     @property
     def initialized(self) -> bool:
@@ -77,6 +87,7 @@ class ServerSession:
         """Bind this session to the peer that carries it."""
         self._peer = peer
         peer.facts.session = self
+        peer.facts.principal = self._principal
 
     async def notify_quietly(self, method: str, params: dict[str, Any] | None = None) -> None:
         """Send a notification if the session is live; a closed connection is not an error."""

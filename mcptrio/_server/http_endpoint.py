@@ -684,6 +684,7 @@ class HttpEndpoint:
         live = _LiveSession(session_id, HttpSessionTransport(session_id, self.events))
         self._live[session_id] = live
         live.handler = await self._nursery.start(self._run_live, live)
+        live.handler.peer.facts.session_id = session_id
         return live
 
     async def _run_live(
@@ -1177,8 +1178,6 @@ class HttpEndpoint:
         live = await self._start_live(record.id)
         if live.handler is not None:
             live.handler.principal = principal
-            facts = live.handler.peer.facts
-            facts.session_id, facts.principal = record.id, principal
         await self._answer(ex, live, request, extra=[("mcp-session-id", record.id)])
         handler = live.handler
         if handler is not None and handler.initialized:
