@@ -28,6 +28,7 @@ from mcptrio._protocol.jsonrpc import (
     error_response,
     message_from_dict,
     message_to_dict,
+    nested_too_deep,
 )
 from mcptrio.testing._strategies import json_values, jsonrpc_messages, request_ids
 
@@ -195,3 +196,21 @@ def test_error_response_helpers_round_trip_the_exception_class() -> None:
 @given(jsonrpc_messages())
 def test_str_input_decodes_like_bytes(message: Any) -> None:
     assert decode(encode(message).decode("utf-8")) == message
+
+
+def _depth(value: Any) -> int:
+    """Levels of arrays and objects below ``value`` (0 for a scalar or an empty container)."""
+    children = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, dict | list):
+        return 0
+    return max((1 + _depth(c) for c in children if isinstance(c, dict | list)), default=0)
+
+
+@given(value=json_values(), limit=st.integers(0, 4))
+def test_nesting_is_refused_exactly_beyond_the_limit_and_named(value: Any, limit: int) -> None:
+    found = nested_too_deep(value, limit=limit, root="params")
+    assert (found is not None) == (_depth(value) > limit)
+    if found is not None:
+        # The path names a container exactly one level past the limit.
+        assert found.startswith("params")
+        assert found.count("[") + found.count(".") >= min(limit + 1, 4)

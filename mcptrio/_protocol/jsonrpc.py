@@ -139,24 +139,37 @@ _PATH_SHOWN = 6
 def nested_too_deep(value: Any, limit: int = MAX_PARAMS_DEPTH, root: str = "params") -> str | None:
     """The JSON path of the first array or object nested more than ``limit`` levels
     below ``value``, or None if there is none (iterative: no recursion limit applies)."""
+    # Every request passes here, so the common case counts depths only; the path of an
+    # offender is worked out by a second walk, which only refused input pays for.
+    if type(value) is not dict and type(value) is not list:
+        return None
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > limit:
+            return _render_path(root, _path_below(value, limit))
+        children = node.values() if type(node) is dict else node
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                push((child, depth + 1))
+    return None
+
+
+def _path_below(value: Any, limit: int) -> tuple[str | int, ...]:
+    """The path of the first container nested more than ``limit`` levels below ``value``."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         node, path = stack.pop()
         if len(path) > limit:
-            return _render_path(root, path)
-        if type(node) is dict:
-            stack.extend(
-                (child, (*path, key))
-                for key, child in node.items()
-                if type(child) is dict or type(child) is list
-            )
-        elif type(node) is list:
-            stack.extend(
-                (child, (*path, index))
-                for index, child in enumerate(node)
-                if type(child) is dict or type(child) is list
-            )
-    return None
+            return path
+        items = node.items() if type(node) is dict else enumerate(node)
+        stack.extend(
+            (child, (*path, key))
+            for key, child in items
+            if type(child) is dict or type(child) is list
+        )
+    raise AssertionError("no container is nested that deep")
 
 
 def params_too_deep(params: JSON | None) -> InvalidParams | None:
